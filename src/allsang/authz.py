@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 Role = Literal["owner", "admin", "editor", "contributor", "viewer", "display"]
+ROLE_NAMES = ("owner", "admin", "editor", "contributor", "viewer", "display")
 
 # Higher rank includes every permission of the lower ranks, except ``display`` which is
 # a separate read-only role for wall screens and grants nothing else.

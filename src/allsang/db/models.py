@@ -34,7 +34,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-ROLES = ("owner", "admin", "editor", "contributor", "viewer", "display")
 CONVERSATION_STATUSES = ("new", "open", "pending", "snoozed", "closed")
 PRIORITIES = ("low", "normal", "high", "urgent")
 DIRECTIONS = ("inbound", "outbound", "note")

@@ -1,0 +1,34 @@
+"""``allsang bench NAME``: run a benchmark and print its figures beside its baseline."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from typing import Any
+
+import click
+
+# name -> module with ``run(quick: bool) -> {"metrics": {...}, "baseline": {...}}``
+BENCHMARKS: dict[str, str] = {"listen": "allsang.listening.bench"}
+
+
+@click.command()
+@click.argument("name", type=click.Choice(sorted(BENCHMARKS)))
+@click.option("--quick", is_flag=True, help="Smaller sizes; finishes in under a minute.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench(name: str, quick: bool, as_json: bool) -> None:
+    """Run the benchmark NAME and report its figures beside the baseline from the same run."""
+    result: dict[str, Any] = importlib.import_module(BENCHMARKS[name]).run(quick=quick)
+    result = {"benchmark": name, "quick": quick, **result}
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"Benchmark {name}{' (quick)' if quick else ''}")
+    for section in ("metrics", "baseline"):
+        for key, value in result.get(section, {}).items():
+            click.echo(f"  {section:<8} {key:<40} {value}")
+    for line in result.get("notes", []):
+        click.echo(f"  {line}")
+
+
+COMMANDS = [bench]

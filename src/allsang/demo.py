@@ -1,0 +1,108 @@
+"""The demo workspace behind ``allsang serve --demo``.
+
+Seeding is idempotent: the workspace, departments and people are created once; each start
+gives the demo people fresh random passwords and prints them, so the printed logins always
+work and no fixed password ever ships with the product.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from allsang import audit
+from allsang.authz import Actor
+from allsang.db.models import Department, DepartmentMember, Membership, Person, Workspace
+from allsang.runtime import Runtime
+
+DEMO_SLUG = "demo"
+DEPARTMENTS = ("Customer service", "Marketing", "Sales", "HR", "Communications")
+
+# (e-mail, name, role, departments, interface language)
+PEOPLE = (
+    ("astrid@demo.allsang.test", "Astrid Lindqvist", "owner", ("Communications",), "sv"),
+    ("mikkel@demo.allsang.test", "Mikkel Sørensen", "admin", ("Marketing",), "da"),
+    ("ingrid@demo.allsang.test", "Ingrid Haugen", "editor", ("Customer service",), "nb"),
+    ("aino@demo.allsang.test", "Aino Virtanen", "contributor", ("Sales",), "en"),
+    ("lars@demo.allsang.test", "Lars Berg", "contributor", ("HR",), "sv"),
+    ("emma@demo.allsang.test", "Emma Wilson", "viewer", ("Customer service",), "en"),
+)
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    email: str
+    password: str
+    role: str
+    name: str
+
+
+async def seed_demo(runtime: Runtime) -> list[DemoLogin]:
+    """Create (once) the demo workspace and reset the demo people's passwords."""
+    from allsang.auth.passwords import hash_password
+
+    passwords = {email: secrets.token_urlsafe(9) for email, *_ in PEOPLE}
+    # Hashing is deliberately slow (argon2id); keep it off the event loop.
+    hashes = await asyncio.gather(
+        *(asyncio.to_thread(hash_password, pw) for pw in passwords.values())
+    )
+    password_hashes = dict(zip(passwords, hashes, strict=True))
+    actor = Actor(kind="system", label="demo")
+
+    async with runtime.db.write() as session:
+        workspace = await session.scalar(select(Workspace).where(Workspace.slug == DEMO_SLUG))
+        if workspace is None:
+            workspace = Workspace(
+                slug=DEMO_SLUG, name="Nordlys Demo", timezone=runtime.settings.timezone
+            )
+            session.add(workspace)
+            await session.flush()
+            audit.record(
+                session,
+                actor,
+                "workspace.create",
+                "workspace",
+                workspace.id,
+                workspace_id=workspace.id,
+            )
+        departments = {
+            d.name: d
+            for d in await session.scalars(
+                select(Department).where(Department.workspace_id == workspace.id)
+            )
+        }
+        for name in DEPARTMENTS:
+            if name not in departments:
+                departments[name] = Department(workspace_id=workspace.id, name=name)
+                session.add(departments[name])
+        await session.flush()
+
+        logins = []
+        for email, name, role, member_of, locale in PEOPLE:
+            person = await session.scalar(select(Person).where(Person.email == email))
+            if person is None:
+                person = Person(email=email, name=name, locale=locale)
+                session.add(person)
+                await session.flush()
+                session.add(Membership(workspace_id=workspace.id, person_id=person.id, role=role))
+                for department in member_of:
+                    session.add(
+                        DepartmentMember(
+                            department_id=departments[department].id, person_id=person.id
+                        )
+                    )
+            person.password_hash = password_hashes[email]
+            person.is_active = True
+            logins.append(DemoLogin(email, passwords[email], role, name))
+        audit.record(
+            session,
+            actor,
+            "demo.passwords_reset",
+            "workspace",
+            workspace.id,
+            workspace_id=workspace.id,
+        )
+    return logins
