@@ -61,4 +61,3 @@ async def open_runtime(settings: Settings, *, migrate: bool = False) -> AsyncIte
         yield Runtime(settings=settings, db=db, secrets=secrets)
     finally:
         await db.dispose()
-
