@@ -139,6 +139,7 @@ class Channel(Base):
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_item_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = _created()
 
 
@@ -163,6 +164,7 @@ class Conversation(Base):
     __table_args__ = (
         Index("ix_conversation_inbox", "workspace_id", "status", "last_message_at"),
         Index("ix_conversation_assignee", "workspace_id", "assignee_id", "status"),
+        Index("ix_conversation_thread", "channel_id", "thread_key"),
     )
 
     id: Mapped[int] = _id()
@@ -171,6 +173,9 @@ class Conversation(Base):
     contact_id: Mapped[int | None] = mapped_column(
         ForeignKey("contact.id", ondelete="SET NULL"), index=True
     )
+    # How ingest finds the conversation again: "dm:<contact id>" for direct messages,
+    # "root:<external id>" for a thread started by a message.
+    thread_key: Mapped[str | None] = mapped_column(String(600))
     subject: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(10), default="new")
     priority: Mapped[str] = mapped_column(String(10), default="normal")
@@ -221,6 +226,25 @@ class Message(Base):
     extra: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     received_at: Mapped[datetime] = _created()
+
+
+class QuarantinedItem(Base):
+    """An inbound item that failed normalisation or validation, kept with its reason."""
+
+    __tablename__ = "quarantined_item"
+    __table_args__ = (Index("ix_quarantined_item_open", "workspace_id", "resolved_at"),)
+
+    id: Mapped[int] = _id()
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("channel.id", ondelete="CASCADE"))
+    network: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(200), default="")
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="SET NULL"))
 
 
 class Tag(Base):

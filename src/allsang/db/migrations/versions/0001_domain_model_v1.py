@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-22 06:57:21.267794
+Create Date: 2026-11-22 07:06:04.752496
 """
 
 from collections.abc import Sequence
@@ -383,6 +383,7 @@ def upgrade() -> None:
         sa.Column("last_error_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("token_expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_item_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["department_id"],
@@ -454,6 +455,7 @@ def upgrade() -> None:
         sa.Column(
             "contact_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
+        sa.Column("thread_key", sa.String(length=600), nullable=True),
         sa.Column("subject", sa.Text(), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("priority", sa.String(length=10), nullable=False),
@@ -511,6 +513,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_conversation_inbox", ["workspace_id", "status", "last_message_at"], unique=False
         )
+        batch_op.create_index("ix_conversation_thread", ["channel_id", "thread_key"], unique=False)
 
     op.create_table(
         "conversation_tag",
@@ -611,9 +614,62 @@ def upgrade() -> None:
             "ix_message_workspace_created", ["workspace_id", "created_at"], unique=False
         )
 
+    op.create_table(
+        "quarantined_item",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column(
+            "workspace_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "channel_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("network", sa.String(length=40), nullable=False),
+        sa.Column("source", sa.String(length=200), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("raw", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column(
+            "message_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.ForeignKeyConstraint(
+            ["channel_id"],
+            ["channel.id"],
+            name=op.f("fk_quarantined_item_channel_id_channel"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["message_id"],
+            ["message.id"],
+            name=op.f("fk_quarantined_item_message_id_message"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspace.id"],
+            name=op.f("fk_quarantined_item_workspace_id_workspace"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_quarantined_item")),
+    )
+    with op.batch_alter_table("quarantined_item", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_quarantined_item_open", ["workspace_id", "resolved_at"], unique=False
+        )
+
 
 def downgrade() -> None:
 
+    with op.batch_alter_table("quarantined_item", schema=None) as batch_op:
+        batch_op.drop_index("ix_quarantined_item_open")
+
+    op.drop_table("quarantined_item")
     with op.batch_alter_table("message", schema=None) as batch_op:
         batch_op.drop_index("ix_message_workspace_created")
         batch_op.drop_index("ix_message_conversation")
@@ -621,6 +677,7 @@ def downgrade() -> None:
     op.drop_table("message")
     op.drop_table("conversation_tag")
     with op.batch_alter_table("conversation", schema=None) as batch_op:
+        batch_op.drop_index("ix_conversation_thread")
         batch_op.drop_index("ix_conversation_inbox")
         batch_op.drop_index(batch_op.f("ix_conversation_contact_id"))
         batch_op.drop_index("ix_conversation_assignee")
