@@ -1,0 +1,127 @@
+"""The Connector port: what every network integration provides.
+
+A connector is one folder under ``allsang/connectors/<network>/`` (client, auth, normalise,
+fixtures, tests, a page in ``docs/connectors/``) and is registered through the entry-point
+group ``allsang.connectors`` so other packages can add networks.
+
+Contract:
+
+* ``network`` is the short name used in normalised messages (``"mastodon"``).
+* ``capabilities`` says what it can do: ``listen`` (mentions, search, streams), ``converse``
+  (reply, comment, direct message) and ``publish``.
+* ``listen(cursor)`` yields :class:`Batch` objects. Each batch carries the raw items exactly as
+  received and the cursor that is valid *once those items are stored*; the pipeline saves the
+  cursor in the transaction that stores the batch, so a crash replays at most the last batch
+  (duplicates are dropped on (channel, external id)). ``listen`` returns when the source has
+  nothing more for now (polling connectors) or runs until cancelled (streams).
+* ``normalise(raw)`` turns one raw item into a :class:`NormalisedMessage`, returns ``None`` for
+  items that are not messages (a like, a follow), or raises :class:`InvalidMessage` with the
+  reason; the pipeline quarantines the item and goes on.
+* Network failures are raised as the typed errors below, so the coordinator can tell a blip from
+  a revoked token: :class:`TransientError` (retry with backoff), :class:`RateLimited` (wait
+  ``retry_after`` seconds), :class:`AuthExpired` (the channel needs a person to reconnect it)
+  and :class:`PermanentError` (the request can never succeed as made).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from allsang.ingest.message import NormalisedMessage
+
+
+class Capability(StrEnum):
+    LISTEN = "listen"
+    CONVERSE = "converse"
+    PUBLISH = "publish"
+
+
+@dataclass(frozen=True, slots=True)
+class RawItem:
+    """One item as the network sent it (a decoded JSON object, text or bytes)."""
+
+    payload: Any
+    source: str = ""
+
+
+@dataclass(slots=True)
+class Batch:
+    items: list[RawItem]
+    cursor: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What the network answered to a reply or a post."""
+
+    external_id: str
+    url: str = ""
+    created_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class ChannelContext:
+    """What a connector instance gets: the channel's configuration and decrypted secrets."""
+
+    channel_id: int
+    account: str
+    config: dict[str, Any] = field(default_factory=dict)
+    credentials: dict[str, Any] = field(default_factory=dict)
+
+
+class ConnectorError(Exception):
+    """Base of the typed errors; ``str(error)`` is shown to people in the channel's health."""
+
+
+class TransientError(ConnectorError):
+    """A network blip, a timeout or a 5xx: retry with backoff."""
+
+
+class RateLimited(TransientError):
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class AuthExpired(ConnectorError):
+    """The credentials no longer work: the channel needs reconnecting by a person."""
+
+
+class PermanentError(ConnectorError):
+    """The request can never succeed as made (404, 422, a malformed configuration)."""
+
+
+@runtime_checkable
+class Connector(Protocol):
+    network: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]]
+
+    def listen(self, cursor: dict[str, Any]) -> AsyncIterator[Batch]: ...
+
+    def normalise(self, raw: RawItem) -> NormalisedMessage | None: ...
+
+
+@runtime_checkable
+class Conversing(Protocol):
+    """A connector with the ``converse`` capability."""
+
+    async def reply(self, in_reply_to: str, text: str) -> Sent:
+        """Answer the message with this external id, publicly where the network threads."""
+        ...
+
+    async def direct_message(self, handle: str, text: str) -> Sent:
+        """Send a private message to the author with this handle."""
+        ...
+
+
+@runtime_checkable
+class Publishing(Protocol):
+    """A connector with the ``publish`` capability."""
+
+    async def publish(self, text: str, *, idempotency_key: str) -> Sent:
+        """Post ``text``; the key lets networks that support it refuse a duplicate."""
+        ...

@@ -1,0 +1,38 @@
+"""Find connector classes through the ``allsang.connectors`` entry-point group.
+
+A package adds a network by declaring, in its ``pyproject.toml``::
+
+    [project.entry-points."allsang.connectors"]
+    mynetwork = "my_package.connector:MyNetworkConnector"
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import entry_points
+
+from allsang.connectors.base import Connector
+
+GROUP = "allsang.connectors"
+
+
+class UnknownNetwork(LookupError):
+    pass
+
+
+@cache
+def connector_classes() -> dict[str, type[Connector]]:
+    """Every installed connector class by network name (loaded once per process)."""
+    found: dict[str, type[Connector]] = {}
+    for entry in entry_points(group=GROUP):
+        cls = entry.load()
+        found[cls.network] = cls
+    return found
+
+
+def connector_class(network: str) -> type[Connector]:
+    try:
+        return connector_classes()[network]
+    except KeyError:
+        known = ", ".join(sorted(connector_classes())) or "none"
+        raise UnknownNetwork(f"no connector for {network!r} (installed: {known})") from None

@@ -1,0 +1,1 @@
+"""Ingest: every inbound item, from every connector, through one pipeline (see pipeline.py)."""

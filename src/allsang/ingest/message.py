@@ -1,0 +1,99 @@
+"""The normalised message: the one shape every connector produces (SPEC §4).
+
+```json
+{"channel": "mastodon", "external_id": "…", "url": "…",
+ "kind": "post|reply|comment|dm|review|article|email",
+ "author": {"handle": "…", "name": "…", "url": "…"},
+ "text": "…", "created_at": "ISO-8601 with zone", "in_reply_to": "external id or null",
+ "lang": optional}
+```
+
+Extra fields are allowed and kept (in ``Message.extra``). A few extras have a meaning to the
+pipeline: ``addressed`` (true when the message was sent *to* the account — a mention, a
+notification — so it opens a conversation), ``direction`` (``outbound`` for the organisation's
+own posts seen in a stream), ``references`` (e-mail thread ids, oldest first), ``title``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+Kind = Literal["post", "reply", "comment", "dm", "review", "article", "email"]
+
+MAX_TEXT = 100_000
+
+
+class Author(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    handle: str = Field(min_length=1, max_length=320)
+    name: str = Field(default="", max_length=320)
+    url: str = Field(default="", max_length=2048)
+
+
+class NormalisedMessage(BaseModel):
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=False)
+
+    channel: str = Field(min_length=1, max_length=40)
+    external_id: str = Field(min_length=1, max_length=512)
+    url: str = Field(default="", max_length=4096)
+    kind: Kind = "post"
+    author: Author
+    text: str = Field(default="", max_length=MAX_TEXT)
+    created_at: AwareDatetime
+    in_reply_to: str | None = Field(default=None, max_length=512)
+    lang: str | None = Field(default=None, max_length=8)
+
+    @field_validator("text", "url", "external_id", "in_reply_to", mode="before")
+    @classmethod
+    def _clean_text(cls, value: object) -> object:
+        return clean_text(value) if isinstance(value, str) else value
+
+    def extras(self) -> dict[str, Any]:
+        """The fields beyond the contract, kept verbatim."""
+        return dict(self.model_extra or {})
+
+    @property
+    def addressed(self) -> bool:
+        return bool(self.extras().get("addressed")) or self.kind in ("dm", "email")
+
+    @property
+    def direction(self) -> str:
+        return "outbound" if self.extras().get("direction") == "outbound" else "inbound"
+
+
+def clean_text(value: str) -> str:
+    """Drop what no database or screen should hold: NUL and other C0 controls but tab and
+    newline, and lone surrogates (what invalid UTF-8 decoded with surrogateescape becomes)."""
+    if value.isprintable():
+        return value
+    return "".join(
+        ch
+        for ch in value
+        if ch in "\t\n" or not (unicodedata.category(ch) == "Cc" or "\ud800" <= ch <= "\udfff")
+    )
+
+
+class InvalidMessage(ValueError):
+    """A payload that is not a valid normalised message; ``reason`` says why, in words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def validate_message(data: Any) -> NormalisedMessage:
+    """Validate one normalised message, or raise InvalidMessage with a readable reason."""
+    if not isinstance(data, dict):
+        raise InvalidMessage(f"expected a JSON object, got {type(data).__name__}")
+    try:
+        return NormalisedMessage.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'message'}: {err['msg']}"
+            for err in exc.errors()[:5]
+        )
+        raise InvalidMessage(problems) from None
