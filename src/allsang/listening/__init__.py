@@ -1,0 +1,1 @@
+"""The listening engine: query matching, language identification and sentiment, offline."""
