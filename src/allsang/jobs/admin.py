@@ -28,7 +28,7 @@ async def job_counts(session: AsyncSession) -> dict[str, int]:
     now = utcnow()
     rows = await session.execute(select(Job.status, func.count()).group_by(Job.status))
     counts = dict.fromkeys(STATUSES, 0)
-    counts.update({status: count for status, count in rows.tuples()})
+    counts.update({status: count for status, count in rows.all()})
     queued = select(func.count()).select_from(Job).where(Job.status == "queued")
     counts["due"] = (await session.execute(queued.where(Job.run_at <= now))).scalar_one()
     counts["overdue"] = (

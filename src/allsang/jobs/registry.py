@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cronsim import CronSim
+from cronsim import CronSim, CronSimError
 
 if TYPE_CHECKING:
     from allsang.runtime import Runtime
@@ -117,10 +117,12 @@ class Registry:
             raise ValueError(f"schedule name {name!r}: use 1-80 letters, digits and . _ : -")
         if name in self.schedules:
             raise ValueError(f"a cron schedule named {name!r} is already registered")
-        ZoneInfo(timezone)
         schedule = Schedule(name, expression, kind, dict(payload or {}), timezone)
-        # Parse now so a typo fails at import time, not in the worker at 3 a.m.
-        schedule.next_slot(datetime.now(UTC))
+        # Evaluate once now so a typo fails at import time, not in the worker at 3 a.m.
+        try:
+            schedule.next_slot(datetime.now(UTC))
+        except (CronSimError, ZoneInfoNotFoundError) as exc:
+            raise ValueError(f"cron schedule {name!r} ({expression!r}): {exc}") from None
         self.schedules[name] = schedule
         return schedule
 
