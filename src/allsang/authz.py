@@ -28,6 +28,7 @@ ACTIONS: dict[str, str] = {
     "jobs.view": "admin",
     "jobs.manage": "admin",
     # Own profile and sessions: any member.
+    "profile.view": "viewer",
     "profile.update": "viewer",
     # Administration.
     "workspace.update": "admin",
