@@ -12,8 +12,10 @@ import socket
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -60,6 +62,18 @@ def make_worker_id() -> str:
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempt ended: the column values to write if the lease is still ours."""
+
+    job: ClaimedJob
+    values: dict[str, Any]
+
+    @property
+    def status(self) -> str:
+        return str(self.values["status"])
+
+
 class Worker:
     """Runs jobs from the ``job`` table; any number of workers may share one database.
 
@@ -91,23 +105,24 @@ class Worker:
         self.worker_id = worker_id or make_worker_id()
         self.clock = clock
         self.rand = rand
-        self._running: dict[int, asyncio.Task[None]] = {}
-        self._slot_freed = asyncio.Event()
+        # Jobs whose lease we hold: running, or finished with the outcome not yet written.
+        self._held: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._finished: list[Outcome] = []
+        self._wake = asyncio.Event()
 
     async def claim(self, limit: int) -> list[ClaimedJob]:
         """Claim up to ``limit`` due jobs for this worker (committed before returning)."""
-        async with self.runtime.db.write() as session:
-            jobs = await claim_jobs(
-                session, worker_id=self.worker_id, limit=limit, now=self.clock(), lease=self.lease
-            )
-        for job in jobs:
-            metrics.JOBS_CLAIMED.labels(job.kind).inc()
-        return jobs
+        return await self._record([], claim=limit)
+
+    async def execute(self, job: ClaimedJob) -> None:
+        """Run one claimed job and record done, retry or dead letter."""
+        await self._record([await self._attempt(job)])
 
     async def run_once(self) -> int:
         """Claim up to ``concurrency`` due jobs, run them to the end; return how many ran."""
         jobs = await self.claim(self.concurrency)
-        await asyncio.gather(*(self.execute(job) for job in jobs))
+        await self._record(list(await asyncio.gather(*(self._attempt(job) for job in jobs))))
         return len(jobs)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -122,7 +137,7 @@ class Worker:
         )
         scheduler = Scheduler(self.runtime.db, self.registry.schedules.values(), clock=self.clock)
         helpers = [
-            asyncio.create_task(self._heartbeat(stop)),
+            asyncio.create_task(self._heartbeat()),
             asyncio.create_task(scheduler.run(stop)),
         ]
         try:
@@ -136,51 +151,61 @@ class Worker:
 
     async def _claim_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            self._slot_freed.clear()
-            free = self.concurrency - len(self._running)
-            wait: float | None = None
-            if free > 0:
-                try:
-                    jobs = await self.claim(free)
-                except (SQLAlchemyError, OSError):
-                    log.exception("job worker %s could not claim jobs", self.worker_id)
-                    jobs = []
-                for job in jobs:
-                    task = asyncio.create_task(self.execute(job))
-                    self._running[job.id] = task
-                    task.add_done_callback(lambda _t, job_id=job.id: self._release(job_id))
-                if len(jobs) == free:
-                    # A full batch suggests more are waiting: claim again as soon as a slot frees.
-                    continue
-                wait = self.poll_seconds
-            await _wait_any(stop, self._slot_freed, wait)
+            self._wake.clear()
+            finished, self._finished = self._finished, []
+            free = self.concurrency - len(self._tasks)
+            if not finished and not free:
+                await _wait_any(stop, self._wake, None)
+                continue
+            try:
+                # Outcomes of finished jobs and the next claim share one transaction: on
+                # SQLite the write lock, not the SQL, is what limits throughput.
+                jobs = await self._record(finished, claim=free)
+            except (SQLAlchemyError, OSError):
+                log.exception("job worker %s could not reach the database", self.worker_id)
+                self._finished[:0] = finished
+                await _wait_any(stop, stop, max(self.poll_seconds, 1.0))
+                continue
+            for job in jobs:
+                task = asyncio.create_task(self._run_in_background(job))
+                self._tasks.add(task)
+                task.add_done_callback(self._task_done)
+            if len(jobs) < free:
+                await _wait_any(stop, self._wake, self.poll_seconds)
 
-    def _release(self, job_id: int) -> None:
-        self._running.pop(job_id, None)
-        self._slot_freed.set()
+    async def _run_in_background(self, job: ClaimedJob) -> None:
+        outcome = await self._attempt(job)
+        # Not `self._finished.append(await …)`: that binds the list the loop swaps out meanwhile.
+        self._finished.append(outcome)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._wake.set()
 
     async def _drain(self) -> None:
-        tasks = list(self._running.values())
-        if not tasks:
-            return
-        log.info("job worker %s waits for %d running jobs", self.worker_id, len(tasks))
-        _, pending = await asyncio.wait(tasks, timeout=self.grace_seconds)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        if pending:
-            log.warning(
-                "job worker %s abandoned %d jobs at shutdown; they are retried when their "
-                "lease expires",
-                self.worker_id,
-                len(pending),
-            )
+        if self._tasks:
+            log.info("job worker %s waits for %d running jobs", self.worker_id, len(self._tasks))
+            _, pending = await asyncio.wait(set(self._tasks), timeout=self.grace_seconds)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            if pending:
+                log.warning(
+                    "job worker %s abandoned %d jobs at shutdown; they are retried when their "
+                    "lease expires",
+                    self.worker_id,
+                    len(pending),
+                )
+        try:
+            await self._record(self._finished)
+        except (SQLAlchemyError, OSError):
+            log.exception("job worker %s could not record its last outcomes", self.worker_id)
 
-    async def _heartbeat(self, stop: asyncio.Event) -> None:
+    async def _heartbeat(self) -> None:
         interval = self.lease.total_seconds() / 3
         while True:
             await asyncio.sleep(interval)
-            held = list(self._running)
+            held = list(self._held)
             if not held:
                 continue
             try:
@@ -195,25 +220,19 @@ class Worker:
                 log.exception("job worker %s could not extend its leases", self.worker_id)
                 continue
             for job_id in set(held) - kept:
-                if job_id in self._running:
-                    log.warning(
-                        "job %d: lease lost to another worker; its result will be discarded",
-                        job_id,
-                    )
+                if job_id in self._held:
+                    log.warning("job %d: lease lost to another worker", job_id)
 
-    async def execute(self, job: ClaimedJob) -> None:
-        """Run one claimed job and record done, retry or dead letter."""
+    async def _attempt(self, job: ClaimedJob) -> Outcome:
         func = self.registry.handlers.get(job.kind)
         if func is None:
-            await self._dead(job, f"No handler is registered for job kind {job.kind!r}.")
-            return
+            return self._dead(job, f"No handler is registered for job kind {job.kind!r}.")
         if job.attempt > job.max_attempts:
-            await self._dead(
+            return self._dead(
                 job,
-                f"Attempt {job.attempt} of {job.max_attempts} was never finished: the worker "
-                "running it stopped or hung until its lease expired.",
+                f"Attempt {job.attempt - 1} of {job.max_attempts} was never finished: the "
+                "worker running it stopped or hung until its lease expired.",
             )
-            return
         ctx = JobContext(
             runtime=self.runtime,
             job_id=job.id,
@@ -226,48 +245,72 @@ class Worker:
         try:
             await func(ctx, dict(job.payload))
         except PermanentJobError as exc:
-            metrics.JOB_RUN_SECONDS.labels(job.kind).observe(time.perf_counter() - started)
-            await self._dead(job, error_reason(exc))
+            return self._dead(job, error_reason(exc))
         except Exception as exc:
-            metrics.JOB_RUN_SECONDS.labels(job.kind).observe(time.perf_counter() - started)
-            reason = error_reason(exc)
             if job.attempt >= job.max_attempts:
-                await self._dead(job, f"Gave up after {job.attempt} attempts. {reason}")
-            else:
-                await self._retry(job, reason)
-        else:
+                return self._dead(job, f"Gave up after {job.attempt} attempts. {error_reason(exc)}")
+            run_at = self.clock() + backoff_delay(job.attempt, self.rand)
+            log.info("job %d (%s) attempt %d failed: %r", job.id, job.kind, job.attempt, exc)
+            return Outcome(
+                job, {"status": "queued", "run_at": run_at, "last_error": error_reason(exc)}
+            )
+        finally:
             metrics.JOB_RUN_SECONDS.labels(job.kind).observe(time.perf_counter() - started)
-            if await self._settle(job, status="done", finished_at=self.clock()):
-                metrics.JOBS_SUCCEEDED.labels(job.kind).inc()
+        return Outcome(job, {"status": "done", "finished_at": self.clock()})
 
-    async def _retry(self, job: ClaimedJob, reason: str) -> None:
-        run_at = self.clock() + backoff_delay(job.attempt, self.rand)
-        log.info("job %d (%s) attempt %d failed; retry %s", job.id, job.kind, job.attempt, run_at)
-        if await self._settle(job, status="queued", run_at=run_at, last_error=reason):
-            metrics.JOBS_RETRIED.labels(job.kind).inc()
-
-    async def _dead(self, job: ClaimedJob, reason: str) -> None:
+    def _dead(self, job: ClaimedJob, reason: str) -> Outcome:
         log.warning("job %d (%s) dead-lettered: %s", job.id, job.kind, reason.splitlines()[0])
-        if await self._settle(job, status="dead", finished_at=self.clock(), last_error=reason):
-            metrics.JOBS_DEAD.labels(job.kind).inc()
+        return Outcome(job, {"status": "dead", "finished_at": self.clock(), "last_error": reason})
 
-    async def _settle(self, job: ClaimedJob, **values: object) -> bool:
-        try:
-            async with self.runtime.db.write() as session:
-                written = await settle(
+    async def _record(self, outcomes: list[Outcome], *, claim: int = 0) -> list[ClaimedJob]:
+        """Write ``outcomes`` and claim up to ``claim`` new jobs in one transaction."""
+        if not outcomes and not claim:
+            return []
+        done = [o for o in outcomes if o.status == "done"]
+        written: set[int] = set()
+        jobs: list[ClaimedJob] = []
+        async with self.runtime.db.write() as session:
+            if done:
+                written |= await settle(
                     session,
-                    job_id=job.id,
                     worker_id=self.worker_id,
-                    attempt=job.attempt,
-                    **values,
+                    attempts=[(o.job.id, o.job.attempt) for o in done],
+                    status="done",
+                    finished_at=self.clock(),
                 )
-        except (SQLAlchemyError, OSError):
-            # The job keeps its lease and is retried after it expires: at-least-once.
-            log.exception("job %d: could not record its outcome", job.id)
-            return False
-        if not written:
-            log.warning("job %d: lease lost; attempt %d not recorded", job.id, job.attempt)
-        return written
+            for outcome in outcomes:
+                if outcome.status != "done":
+                    written |= await settle(
+                        session,
+                        worker_id=self.worker_id,
+                        attempts=[(outcome.job.id, outcome.job.attempt)],
+                        **outcome.values,
+                    )
+            if claim:
+                jobs = await claim_jobs(
+                    session,
+                    worker_id=self.worker_id,
+                    limit=claim,
+                    now=self.clock(),
+                    lease=self.lease,
+                )
+        for outcome in outcomes:
+            self._held.discard(outcome.job.id)
+            if outcome.job.id not in written:
+                log.warning(
+                    "job %d: lease lost; attempt %d not recorded",
+                    outcome.job.id,
+                    outcome.job.attempt,
+                )
+                continue
+            counter = {"done": metrics.JOBS_SUCCEEDED, "queued": metrics.JOBS_RETRIED}.get(
+                outcome.status, metrics.JOBS_DEAD
+            )
+            counter.labels(outcome.job.kind).inc()
+        for job in jobs:
+            self._held.add(job.id)
+            metrics.JOBS_CLAIMED.labels(job.kind).inc()
+        return jobs
 
 
 async def _wait_any(first: asyncio.Event, second: asyncio.Event, limit: float | None) -> None:
