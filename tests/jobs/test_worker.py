@@ -4,7 +4,10 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select, update
+
 from allsang.db import Database
+from allsang.db.models import Job
 from allsang.db.types import utcnow
 from allsang.jobs import (
     JobContext,
@@ -13,6 +16,7 @@ from allsang.jobs import (
     Worker,
     backoff_delay,
     enqueue,
+    run_worker,
 )
 from allsang.jobs.claim import claim_jobs
 from allsang.jobs.worker import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS
@@ -277,3 +281,26 @@ async def test_a_job_unfinished_after_the_grace_period_keeps_its_lease(
 
 async def _noop(ctx: JobContext, payload: dict[str, Any]) -> None:
     return None
+
+
+async def test_run_worker_runs_the_built_in_daily_purge_and_stops(runtime: Runtime) -> None:
+    old = await _enqueue(runtime.db, "report")
+    async with runtime.db.write() as session:
+        await session.execute(
+            update(Job)
+            .where(Job.id == old)
+            .values(status="done", finished_at=utcnow() - timedelta(days=30))
+        )
+    stop = asyncio.Event()
+    running = asyncio.create_task(run_worker(runtime, stop))
+    try:
+        for _ in range(100):
+            async with runtime.db.read() as session:
+                jobs = (await session.execute(select(Job.kind, Job.status))).all()
+            if jobs == [("jobs.purge_done", "done")]:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 5)
+    assert jobs == [("jobs.purge_done", "done")]

@@ -64,7 +64,8 @@ def make_worker_id() -> str:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How one attempt ended: the column values to write if the lease is still ours."""
+    """How one attempt ended: the column values to write if the lease is still ours (done
+    jobs are written in one batch, which sets ``finished_at``)."""
 
     job: ClaimedJob
     values: dict[str, Any]
@@ -164,7 +165,7 @@ class Worker:
             except (SQLAlchemyError, OSError):
                 log.exception("job worker %s could not reach the database", self.worker_id)
                 self._finished[:0] = finished
-                await _wait_any(stop, stop, max(self.poll_seconds, 1.0))
+                await _wait_any(stop, self._wake, max(self.poll_seconds, 1.0))
                 continue
             for job in jobs:
                 task = asyncio.create_task(self._run_in_background(job))
@@ -256,7 +257,7 @@ class Worker:
             )
         finally:
             metrics.JOB_RUN_SECONDS.labels(job.kind).observe(time.perf_counter() - started)
-        return Outcome(job, {"status": "done", "finished_at": self.clock()})
+        return Outcome(job, {"status": "done"})
 
     def _dead(self, job: ClaimedJob, reason: str) -> Outcome:
         log.warning("job %d (%s) dead-lettered: %s", job.id, job.kind, reason.splitlines()[0])
