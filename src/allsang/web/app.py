@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from allsang import i18n
 from allsang.runtime import Runtime
 from allsang.web.errors import install_error_handlers
-from allsang.web.metrics import Metrics, MetricsMiddleware
+from allsang.web.metrics import Metrics, MetricsMiddleware, RouteTemplates
 from allsang.web.routes import admin, api, auth, health, home, profile, team, workspace
 from allsang.web.security import CrossOriginProtection, SecurityHeaders
 from allsang.web.templating import STATIC_DIR, build_templates
@@ -50,5 +50,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     # and a cross-site POST is refused before any route runs.
     app.add_middleware(CrossOriginProtection, settings=runtime.settings)
     app.add_middleware(SecurityHeaders, settings=runtime.settings)
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(
+        MetricsMiddleware, metrics=app.state.metrics, templates=RouteTemplates(app.routes)
+    )
     return app

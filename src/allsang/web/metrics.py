@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Sequence
 
+from fastapi.routing import iter_route_contexts
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.routing import BaseRoute, Mount, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -32,16 +36,39 @@ class Metrics:
         )
 
 
-def route_template(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "unmatched"
+class RouteTemplates:
+    """Maps a request path to the route template that serves it (``/team/people/{person_id}``).
+
+    Built from the app's routes rather than read from the ASGI scope, where FastAPI stores the
+    route without the prefix of the router that included it."""
+
+    def __init__(self, routes: Sequence[BaseRoute]) -> None:
+        self.patterns: list[tuple[re.Pattern[str], str]] = []
+        self.mounts: list[str] = []
+        for context in iter_route_contexts(routes):
+            path = context.path
+            if not path:
+                continue
+            if isinstance(context.original_route, Mount):
+                self.mounts.append(path)
+            else:
+                self.patterns.append((compile_path(path)[0], path))
+
+    def __call__(self, path: str) -> str:
+        for pattern, template in self.patterns:
+            if pattern.match(path):
+                return template
+        for mount in self.mounts:
+            if path.startswith(mount + "/"):
+                return mount + "/{path}"
+        return "unmatched"
 
 
 class MetricsMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, templates: RouteTemplates) -> None:
         self.app = app
         self.metrics = metrics
+        self.templates = templates
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,7 +86,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_and_record)
         finally:
-            route = route_template(scope)
+            route = self.templates(scope["path"])
             method = scope["method"]
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)

@@ -50,7 +50,7 @@ async def metrics(request: Request) -> Response:
     try:
         async with asyncio.timeout(DATABASE_TIMEOUT), runtime.db.read() as session:
             rows = await session.execute(select(Job.status, func.count()).group_by(Job.status))
-            by_status = dict(rows)
+            by_status = {status: count for status, count in rows}
         collected.database_up.set(1)
         for status in STATUSES:
             collected.jobs.labels(status).set(by_status.get(status, 0))
