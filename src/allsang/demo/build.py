@@ -207,6 +207,8 @@ def parse(path: Path) -> list[Thread]:
             title,
             site,
         )
+        if handle == "N" and current.lines and not single and msg.intent != "other":
+            raise SystemExit(f"{where}: Nordlys's replies are labelled o (other)")
         if single:
             threads.append(
                 Thread(current.lang, current.chan, current.opts, None, [msg], source=where)
