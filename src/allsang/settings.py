@@ -73,6 +73,20 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(
         default=1.0, description="How often an idle worker looks for due jobs."
     )
+    stream_url: str = Field(
+        default="",
+        description="The ingest stream between connectors and the pipeline. Empty: in-process "
+        "queue. nats://host:4222 : NATS JetStream (for separate `allsang ingest` processes).",
+    )
+    ingest_queue_batches: int = Field(
+        default=16,
+        description="Unacknowledged batches the in-process stream holds before connectors wait.",
+    )
+    ingest_rescan_seconds: float = Field(
+        default=15.0,
+        description="How often the ingest coordinator looks for channels added, changed, "
+        "paused or removed.",
+    )
     metrics_token: str = Field(
         default="",
         description="If set, GET /metrics needs `Authorization: Bearer <token>`.",
