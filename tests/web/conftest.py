@@ -47,18 +47,30 @@ async def add_person(
     return person
 
 
-@pytest.fixture
-async def world(runtime: Runtime) -> World:
+async def create_world(runtime: Runtime) -> World:
+    """Workspace "acme" with one person per role, all with the password :data:`PASSWORD`."""
+    password_hash = passwords.hash_password(PASSWORD)
     async with runtime.db.write() as session:
         workspace = Workspace(slug="acme", name="Acme", timezone="Europe/Oslo", locale="en")
         session.add(workspace)
         await session.flush()
-    world = World(workspace=workspace)
-    for role in ROLES:
-        world.people[role] = await add_person(
-            runtime, workspace.id, role, f"{role}@acme.test", f"{role.title()} Person"
-        )
+        world = World(workspace=workspace)
+        for role in ROLES:
+            person = Person(
+                email=f"{role}@acme.test",
+                name=f"{role.title()} Person",
+                password_hash=password_hash,
+            )
+            session.add(person)
+            await session.flush()
+            session.add(Membership(workspace_id=workspace.id, person_id=person.id, role=role))
+            world.people[role] = person
     return world
+
+
+@pytest.fixture
+async def world(runtime: Runtime) -> World:
+    return await create_world(runtime)
 
 
 @pytest.fixture
