@@ -32,7 +32,8 @@ def test_serve_demo_prints_logins_that_work_and_stops_cleanly(
         **os.environ,
         "ALLSANG_DATA_DIR": str(tmp_path / "fresh"),
         "ALLSANG_DATABASE_URL": "" if settings.is_sqlite else settings.database_url,
-        "ALLSANG_SECRET_KEYS": "",
+        # SQLite creates its key file on first run; a shared database needs configured keys.
+        "ALLSANG_SECRET_KEYS": "" if settings.is_sqlite else settings.secret_keys,
         "ALLSANG_LOG_LEVEL": "warning",
     }
     env.pop("ALLSANG_CONFIG", None)
@@ -73,6 +74,8 @@ def test_serve_demo_prints_logins_that_work_and_stops_cleanly(
             home = client.get("/")
             assert home.status_code == 200
             assert "Astrid Lindqvist" in home.text
-    finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
