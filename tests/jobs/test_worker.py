@@ -4,6 +4,7 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
 from allsang.db import Database
@@ -304,3 +305,27 @@ async def test_run_worker_runs_the_built_in_daily_purge_and_stops(runtime: Runti
         stop.set()
         await asyncio.wait_for(running, 5)
     assert jobs == [("jobs.purge_done", "done")]
+
+
+async def test_it_counts_claims_outcomes_and_run_time_by_kind(
+    runtime: Runtime, registry: Registry, clock: Clock
+) -> None:
+    @registry.handler("metered")
+    async def metered(ctx: JobContext, payload: dict[str, Any]) -> None:
+        if payload["fail"]:
+            raise PermanentJobError("no")
+
+    def value(name: str) -> float:
+        return REGISTRY.get_sample_value(name, {"kind": "metered"}) or 0.0
+
+    names = [
+        "allsang_jobs_claimed_total",
+        "allsang_jobs_succeeded_total",
+        "allsang_jobs_dead_lettered_total",
+        "allsang_job_run_seconds_count",
+    ]
+    before = [value(name) for name in names]
+    await _enqueue(runtime.db, "metered", {"fail": False})
+    await _enqueue(runtime.db, "metered", {"fail": True})
+    await Worker(runtime, registry=registry, clock=clock).run_once()
+    assert [value(name) - b for name, b in zip(names, before, strict=True)] == [2, 1, 1, 2]
