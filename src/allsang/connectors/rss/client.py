@@ -17,6 +17,7 @@ Contract of :func:`fetch_feed`:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,8 +91,11 @@ async def fetch_feed(
         raise TransientError(f"{url} unreachable: {exc or type(exc).__name__}") from exc
 
     passed.setdefault("content-location", final_url)
-    parsed = feedparser.parse(body, response_headers=passed, sanitize_html=True)
     warnings: list[str] = []
+    body, repaired = _repair_utf8(body, passed.get("content-type", ""))
+    if repaired:
+        warnings.append("invalid UTF-8 bytes replaced with U+FFFD")
+    parsed = feedparser.parse(body, response_headers=passed, sanitize_html=True)
     if parsed.get("bozo"):
         reason = f"{type(parsed.get('bozo_exception')).__name__}: {parsed.get('bozo_exception')}"
         if not parsed.entries and not parsed.get("version"):
@@ -106,6 +110,28 @@ async def fetch_feed(
         modified=response.headers.get("last-modified"),
         warnings=warnings,
     )
+
+
+_HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
+_XML_ENCODING = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([\w.:-]+)", re.IGNORECASE)
+
+
+def _repair_utf8(body: bytes, content_type: str) -> tuple[bytes, bool]:
+    """A body *declared* UTF-8 (by the header, else the XML declaration) with invalid bytes
+    gets them replaced, so one bad byte costs one character. Left alone, feedparser would
+    fall back to windows-1252 for the whole document and garble every non-ASCII letter."""
+    match = _HEADER_CHARSET.search(content_type) or _XML_ENCODING.match(body[:512])
+    if match is None:
+        return body, False
+    declared = match.group(1)
+    charset = declared.decode("ascii", "replace") if isinstance(declared, bytes) else declared
+    if charset.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        return body, False
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("utf-8", errors="replace").encode("utf-8"), True
+    return body, False
 
 
 async def _read_limited(response: httpx.Response, max_bytes: int, url: str) -> bytes:

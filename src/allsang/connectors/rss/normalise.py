@@ -5,7 +5,8 @@ A raw item is the JSON object that :func:`raw_entry` builds from one feedparser 
 "feed_url": …, "fetched_at": ISO}``. Everything that decides the message is derived here, so a
 quarantined entry can be normalised again after a fix.
 
-* ``external_id``: the entry's id/guid, else its link, else ``sha256:`` of title and date.
+* ``external_id``: the entry's id/guid, else its link, else ``sha256:`` of title, date and
+  summary.
 * ``author``: handle = the feed's host (one contact per feed), name = the entry's author or
   the feed's title, url = the feed's link.
 * ``text``: the title, a blank line, then the content (or summary) as plain text.
@@ -56,16 +57,19 @@ def raw_entry(
 
 
 def entry_guid(entry: Mapping[str, Any]) -> str:
-    """The entry's identity: id/guid, else link, else a hash of title and date."""
+    """The entry's identity: id/guid, else link, else a hash of title, date and text."""
     for key in ("id", "link"):
         value = entry.get(key)
         if isinstance(value, str) and value.strip():
             return value.strip()[:512]
-    title = str(entry.get("title") or "")
-    date = str(entry.get("published") or entry.get("updated") or "")
-    if not title and not date:
-        raise InvalidMessage("entry has no id, link, title or date to identify it")
-    return "sha256:" + hashlib.sha256(f"{title}\x00{date}".encode()).hexdigest()
+    parts = [
+        str(entry.get("title") or ""),
+        str(entry.get("published") or entry.get("updated") or ""),
+        str(entry.get("summary") or ""),
+    ]
+    if not any(parts):
+        raise InvalidMessage("entry has no id, link, title, date or text to identify it")
+    return "sha256:" + hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
 
 def entry_date(entry: Mapping[str, Any]) -> str | None:
@@ -146,9 +150,12 @@ def _plain(detail: Any, value: Any) -> str:
 
 
 def _body(entry: Mapping[str, Any]) -> str:
-    candidates = [c for c in entry.get("content") or [] if isinstance(c, Mapping)]
-    best = max(candidates, key=lambda c: len(str(c.get("value") or "")), default=None)
-    summary = str(entry.get("summary") or "")
-    if best is not None and len(str(best.get("value") or "")) >= len(summary):
-        return _plain(best, best.get("value"))
-    return _plain(entry.get("summary_detail"), summary)
+    """The full content when the feed has it (``content:encoded``, Atom ``content``), else the
+    summary; of several contents the longest."""
+    candidates = [
+        c for c in entry.get("content") or [] if isinstance(c, Mapping) and c.get("value")
+    ]
+    if candidates:
+        best = max(candidates, key=lambda c: len(str(c["value"])))
+        return _plain(best, best["value"])
+    return _plain(entry.get("summary_detail"), entry.get("summary"))
