@@ -111,33 +111,30 @@ async def test_the_last_owner_cannot_be_removed(
 async def test_the_last_owner_cannot_be_deactivated(
     client_as: ClientFactory, world: World, runtime: Runtime
 ) -> None:
-    # A second owner exists but is deactivated: it does not count.
+    # Two owners, but one of them is deactivated: only one active owner remains.
     async with runtime.db.write() as session:
-        membership = await session.scalar(
-            select(Membership).where(Membership.person_id == world.people["editor"].id)
-        )
-        assert membership is not None
-        membership.role = "owner"
-        person = await session.get(Person, world.people["editor"].id)
-        assert person is not None
-        person.is_active = False
-    second = await client_as("admin")
-    async with runtime.db.write() as session:
-        admin_membership = await session.scalar(
-            select(Membership).where(Membership.person_id == world.people["admin"].id)
-        )
-        assert admin_membership is not None
-        admin_membership.role = "owner"
-    response = await second.post(f"/team/people/{world.people['owner'].id}/deactivate")
-    # Two active owners (owner, admin-now-owner): allowed.
-    assert response.status_code == 303
-    last = await second.post(f"/team/people/{world.people['admin'].id}/deactivate")
-    assert last.status_code == 409  # yourself
-    owner_demotes = await second.post(
+        for role in ("admin", "editor"):
+            membership = await session.scalar(
+                select(Membership).where(Membership.person_id == world.people[role].id)
+            )
+            assert membership is not None
+            membership.role = "owner"
+        editor = await session.get(Person, world.people["editor"].id)
+        assert editor is not None
+        editor.is_active = False
+    second_owner = await client_as("admin")
+    owner_id = world.people["owner"].id
+    # Two active owners (owner and admin): one of them may go.
+    assert (await second_owner.post(f"/team/people/{owner_id}/deactivate")).status_code == 303
+    # Now the admin is the last active owner, and cannot step down.
+    step_down = await second_owner.post(
         f"/team/people/{world.people['admin'].id}/role", data={"role": "viewer"}
     )
-    assert owner_demotes.status_code == 409
-    assert "at least one active owner" in owner_demotes.text
+    assert step_down.status_code == 409
+    assert "at least one active owner" in step_down.text
+    assert await _role(runtime, world.people["admin"].id) == "owner"
+    yourself = await second_owner.post(f"/team/people/{world.people['admin'].id}/deactivate")
+    assert yourself.status_code == 409
 
 
 async def test_deactivating_someone_ends_their_sessions(
