@@ -1,0 +1,330 @@
+"""Talking to Bluesky: Jetstream over ``websockets``, XRPC through the atproto SDK.
+
+:class:`Jetstream` opens one subscription and yields its frames as they came (text or bytes);
+decoding is left to the connector so a bad frame can be quarantined instead of killing the
+stream. :class:`Xrpc` wraps ``atproto.AsyncClient``: raw queries (their JSON is what the
+pipeline stores), posting, and the mapping of the SDK's exceptions to the connector's typed
+errors. Every response body goes through :class:`LimitedTransport`, so a server that answers
+with megabytes cannot fill the memory of the ingest process.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+import httpx
+import websockets
+from atproto import AsyncClient, SessionEvent, models
+from atproto_client.exceptions import (
+    AtProtocolError,
+    BadRequestError,
+    NetworkError,
+    RateLimitExceededError,
+    RequestErrorBase,
+    UnauthorizedError,
+)
+from atproto_client.models.common import XrpcError
+from atproto_client.models.dot_dict import DotDict
+from atproto_client.request import AsyncRequest
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from allsang.connectors.base import (
+    AuthExpired,
+    ConnectorError,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from allsang.connectors.bluesky.auth import BlueskyCredentials, jwt_expiry
+from allsang.connectors.bluesky.normalise import POST_COLLECTION
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_JETSTREAM = "wss://jetstream2.us-east.bsky.network/subscribe"
+DEFAULT_SERVICE = "https://bsky.social"
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_RETRY_AFTER = 60.0
+MAX_BODY = 5 * 1024 * 1024  # the largest XRPC response read; real pages are tens of kB
+MAX_FRAME = 1024 * 1024  # Jetstream events are single records, far below this
+
+
+class ResponseTooLarge(Exception):
+    """A response body went past the configured limit (raised while it is read)."""
+
+
+class _LimitedStream(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx.AsyncByteStream, limit: int, url: str) -> None:
+        self._inner, self._limit, self._url = inner, limit, url
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        seen = 0
+        async for chunk in self._inner:
+            seen += len(chunk)
+            if seen > self._limit:
+                raise ResponseTooLarge(f"response from {self._url} is larger than {self._limit} B")
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class LimitedTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that refuses bodies over ``limit`` bytes, declared or streamed."""
+
+    def __init__(self, limit: int, inner: httpx.AsyncBaseTransport | None = None) -> None:
+        self.limit = limit
+        self._inner = inner or httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        url = f"{request.url.host}{request.url.path}"
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.limit:
+            await response.aclose()
+            raise ResponseTooLarge(f"response from {url} is larger than {self.limit} B")
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=_LimitedStream(response.stream, self.limit, url),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+# -- Jetstream -------------------------------------------------------------------------------
+
+
+def jetstream_url(base: str, *, cursor: int | None, wanted_dids: Iterable[str] = ()) -> str:
+    """The subscription URL: posts only, from ``cursor`` (inclusive) when one is given."""
+    query: list[tuple[str, str]] = [("wantedCollections", POST_COLLECTION)]
+    query += [("wantedDids", did) for did in wanted_dids]
+    if cursor is not None:
+        query.append(("cursor", str(cursor)))
+    return f"{base}{'&' if '?' in base else '?'}{urlencode(query)}"
+
+
+class Jetstream:
+    """One Jetstream subscription. Iterating yields raw frames until the server closes the
+    connection; a failure to connect raises :class:`TransientError`, a connection lost
+    mid-stream raises :class:`StreamDropped` so the caller can resume from its cursor."""
+
+    def __init__(
+        self,
+        url: str = DEFAULT_JETSTREAM,
+        *,
+        wanted_dids: Iterable[str] = (),
+        max_frame: int = MAX_FRAME,
+        open_timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.url = url
+        self.wanted_dids = list(wanted_dids)
+        self.max_frame = max_frame
+        self.open_timeout = open_timeout
+
+    async def frames(self, cursor: int | None) -> AsyncIterator[str | bytes]:
+        url = jetstream_url(self.url, cursor=cursor, wanted_dids=self.wanted_dids)
+        try:
+            connection = await websockets.connect(
+                url, max_size=self.max_frame, open_timeout=self.open_timeout, compression=None
+            )
+        except (OSError, TimeoutError, InvalidHandshake) as exc:
+            raise TransientError(f"cannot open Jetstream at {self.url}: {exc}") from exc
+        except InvalidURI as exc:
+            raise PermanentError(f"not a Jetstream URL: {self.url}") from exc
+        async with connection:
+            try:
+                async for frame in connection:
+                    yield frame
+            except ConnectionClosed as exc:
+                if exc.rcvd is None and exc.sent is not None and exc.sent.code == 1009:
+                    raise TransientError(
+                        f"Jetstream sent a frame larger than {self.max_frame} B; it was refused"
+                    ) from exc
+                raise StreamDropped(f"Jetstream connection lost: {exc}") from exc
+
+
+class StreamDropped(TransientError):
+    """The stream broke after it was open: resume from the cursor."""
+
+
+# -- XRPC ------------------------------------------------------------------------------------
+
+
+class _PinnedClient(AsyncClient):
+    """The SDK's client, optionally kept on its configured service: by default the SDK moves to
+    the PDS named in the session's DID document, which a proxy or a test server must not."""
+
+    def __init__(self, base_url: str, *, follow_pds: bool, request: AsyncRequest) -> None:
+        super().__init__(base_url, request=request)
+        self._follow_pds = follow_pds
+
+    def _update_pds_endpoint(self, pds_endpoint: str) -> None:
+        if self._follow_pds:
+            super()._update_pds_endpoint(pds_endpoint)
+
+
+class Xrpc:
+    """XRPC calls for one account, with typed errors and one session refresh on expiry."""
+
+    def __init__(
+        self,
+        service: str = DEFAULT_SERVICE,
+        credentials: BlueskyCredentials | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_body: int = MAX_BODY,
+        follow_pds: bool = True,
+    ) -> None:
+        self.service = service.rstrip("/")
+        self.credentials = credentials
+        request = AsyncRequest(timeout=timeout, transport=LimitedTransport(max_body))
+        self.sdk = _PinnedClient(self.service, follow_pds=follow_pds, request=request)
+        self.sdk.on_session_change(self._session_changed)
+        self.did = ""
+        self.handle = ""
+        self.token_expires_at: datetime | None = None
+
+    async def _session_changed(self, event: SessionEvent, session: Any) -> None:
+        self.did, self.handle = session.did, session.handle
+        self.token_expires_at = jwt_expiry(session.access_jwt)
+
+    @property
+    def logged_in(self) -> bool:
+        return bool(self.did)
+
+    async def login(self) -> None:
+        """``createSession`` with the app password; a refused password raises AuthExpired."""
+        if self.credentials is None:
+            raise PermanentError("this Bluesky channel has no handle and app password")
+        creds = self.credentials
+        await self._mapped(
+            lambda: self.sdk.login(creds.handle, creds.app_password, fetch_bsky_profile=False)
+        )
+
+    async def query(self, nsid: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One XRPC query's JSON body."""
+        response = await self.call(lambda: self.sdk.invoke_query(nsid, params=DotDict(params)))
+        if not isinstance(response.content, dict):
+            raise TransientError(f"{nsid} answered with something that is not a JSON object")
+        return response.content
+
+    async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """Run one SDK call; on an expired token refresh the session (or log in again) and
+        retry once, and raise AuthExpired when that fails too."""
+        if not self.logged_in and self.credentials is not None:
+            await self.login()
+        try:
+            return await self._mapped(fn)
+        except _TokenExpired:
+            await self._renew()
+            try:
+                return await self._mapped(fn)
+            except _TokenExpired as exc:
+                raise AuthExpired("Bluesky keeps refusing the renewed session") from exc
+
+    async def _renew(self) -> None:
+        try:
+            # The SDK's own refresh (refreshSession with the refresh JWT): cheaper than a new
+            # login, and createSession has a small daily budget.
+            await self._mapped(self.sdk._refresh_and_set_session)
+        except (_TokenExpired, AuthExpired, AtProtocolError):
+            log.info("Bluesky refresh for %s failed; logging in again", self.handle)
+            try:
+                await self.login()
+            except _TokenExpired as exc:
+                raise AuthExpired(
+                    "Bluesky refused the app password; reconnect the channel"
+                ) from exc
+
+    async def _mapped(self, fn: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await fn()
+        except ResponseTooLarge as exc:
+            raise TransientError(f"Bluesky: {exc}; refused") from exc
+        except RequestErrorBase as exc:
+            raise map_error(exc) from exc
+        except (ValueError, AtProtocolError) as exc:  # a body the SDK could not parse
+            raise TransientError(f"Bluesky sent a malformed response: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise TransientError(f"Bluesky request failed: {exc}") from exc
+
+    async def close(self) -> None:
+        await self.sdk.request.close()
+
+    # -- the calls the connector uses -----------------------------------------------------
+
+    async def get_posts(self, uris: list[str]) -> list[dict[str, Any]]:
+        body = await self.query("app.bsky.feed.getPosts", {"uris": uris})
+        return [p for p in body.get("posts") or [] if isinstance(p, dict)]
+
+    async def send_post(self, text: str, *, reply_to: dict[str, Any] | None = None) -> Any:
+        """``createRecord`` of a post in the account's repo; ``reply_to`` is the parent's
+        post view (its ``uri``, ``cid`` and, for the thread's root, its ``record.reply``)."""
+        reply = _reply_ref(reply_to) if reply_to is not None else None
+        if not self.logged_in:
+            await self.login()
+        return await self.call(
+            lambda: self.sdk.send_post(text, profile_identify=self.did, reply_to=reply)
+        )
+
+
+class _TokenExpired(ConnectorError):
+    """The server said the access token expired: renew and try again."""
+
+
+def _reply_ref(parent: dict[str, Any]) -> models.AppBskyFeedPost.ReplyRef:
+    parent_ref = models.ComAtprotoRepoStrongRef.Main(uri=parent["uri"], cid=parent["cid"])
+    record = parent.get("record") or {}
+    root = (record.get("reply") or {}).get("root") if isinstance(record, dict) else None
+    root_ref = (
+        models.ComAtprotoRepoStrongRef.Main(uri=root["uri"], cid=root["cid"])
+        if isinstance(root, dict) and root.get("uri") and root.get("cid")
+        else parent_ref
+    )
+    return models.AppBskyFeedPost.ReplyRef(root=root_ref, parent=parent_ref)
+
+
+def map_error(exc: RequestErrorBase) -> ConnectorError:
+    """The typed connector error for one SDK error."""
+    response = exc.response
+    if response is None:  # transport failure: refused connection, timeout, reset
+        cause = exc.__cause__ or exc
+        return TransientError(f"Bluesky unreachable: {type(cause).__name__}: {cause}")
+    status = response.status_code
+    content = response.content
+    code = content.error if isinstance(content, XrpcError) else ""
+    detail = f"{code}: {content.message}" if isinstance(content, XrpcError) else str(status)
+    if code == "ExpiredToken":
+        return _TokenExpired(detail)
+    if isinstance(exc, RateLimitExceededError) or status == 429:
+        return RateLimited(f"Bluesky rate limit: {detail}", retry_after(response.headers))
+    if isinstance(exc, UnauthorizedError):
+        return AuthExpired(f"Bluesky refused the credentials ({detail}); reconnect the channel")
+    if status >= 500 or isinstance(exc, NetworkError):
+        return TransientError(f"Bluesky answered {status}: {detail}")
+    if isinstance(exc, BadRequestError) or 400 <= status < 500:
+        return PermanentError(f"Bluesky refused the request ({status} {detail})")
+    return TransientError(f"Bluesky answered {status}: {detail}")
+
+
+def retry_after(headers: dict[str, str], *, now: float | None = None) -> float:
+    """Seconds to wait: ``Retry-After`` (seconds), else ``RateLimit-Reset`` (epoch seconds)."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    now = time.time() if now is None else now
+    value = lowered.get("retry-after", "")
+    if value.strip().isdigit():
+        return float(value)
+    reset = lowered.get("ratelimit-reset", "")
+    if reset.strip().isdigit():
+        return max(1.0, float(reset) - now)
+    return DEFAULT_RETRY_AFTER
