@@ -96,7 +96,10 @@ async def _forbidden(request: Request, exc: Exception) -> Response:
                 "A valid bearer token is needed.",
                 headers={"WWW-Authenticate": 'Bearer realm="allsang"'},
             )
+        # After logging in the browser GETs ``next``: only a page it was reading makes sense.
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.method != "GET":
+            target = "/"
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
     if wants_json(request):
         return problem(403, f"Your role does not allow {exc.action}.")
