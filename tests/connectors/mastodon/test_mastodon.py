@@ -31,7 +31,13 @@ from allsang.connectors.mastodon.auth import (
 from allsang.connectors.mastodon.normalise import normalise_payload
 from allsang.connectors.registry import GROUP
 from allsang.ingest.message import InvalidMessage
-from tests.connectors.conftest import broken_stream, serve_cassette, sse, sse_events
+from tests.connectors.conftest import (
+    broken_stream,
+    load_cassette,
+    serve_cassette,
+    sse,
+    sse_events,
+)
 from tests.connectors.mastodon.conftest import (
     FakeMastodon,
     connector_for,
@@ -147,16 +153,9 @@ def test_a_boost_counts_as_the_boosted_status() -> None:
 
 def test_recorded_direct_messages_become_dms_and_own_posts_outbound(payloads: Path) -> None:
     # The user stream of test_stream_user_direct: a DM reply to the account, and its own DM.
-    stream = next(
-        i
-        for i in __import__("tests.connectors.conftest", fromlist=["x"]).load_cassette(
-            payloads / "mastodon-py/test_stream_user_direct.yaml"
-        )
-        if i.path == "/api/v1/streaming/user"
-    )
     events = {
         (event, json.loads(data)["id"]): json.loads(data)
-        for event, data in sse_events(stream.body)
+        for event, data in sse_events(_stream_body(payloads))
         if data.startswith("{")
     }
     own = "@mastodonpy_test@localhost:3000"
@@ -234,11 +233,11 @@ async def test_it_learns_its_own_account_from_verify_credentials(
     httpserver: HTTPServer, payloads: Path
 ) -> None:
     serve_cassette(httpserver, payloads / "mastodon-py/test_verify_credentials.yaml")
-    connector = MastodonConnector.__new__(MastodonConnector)
-    connector.__init__(connector_for(httpserver).context)  # type: ignore[misc]
-    connector.own_handle = ""
+    connector = connector_for(httpserver, account="not-a-handle-yet")
+    assert connector.own_handle == ""
     handle = await connector.verify()
     assert handle == f"@mastodonpy_test@{httpserver.host}:{httpserver.port}"
+    assert connector.own_handle == handle
 
 
 # -- converse and publish -------------------------------------------------------------------
@@ -397,8 +396,6 @@ async def test_invalid_utf8_in_a_body_is_replaced_not_fatal(
 
 
 def _stream_body(payloads: Path) -> bytes:
-    from tests.connectors.conftest import load_cassette
-
     for interaction in load_cassette(payloads / "mastodon-py/test_stream_user_direct.yaml"):
         if interaction.path == "/api/v1/streaming/user":
             return interaction.body
