@@ -163,4 +163,4 @@ def test_a_killed_workers_job_is_completed_once_by_another_after_its_lease_expir
     assert starts[0] == (job_id, doomed_id, 1)
     assert starts[1][0] == job_id and starts[1][1] != doomed_id and starts[1][2] == 2
     assert ends == [starts[1]]
-    assert takeover < timedelta(seconds=6)
+    assert takeover < timedelta(seconds=10)  # lease 2 s, plus slack for a loaded machine

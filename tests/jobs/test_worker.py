@@ -196,17 +196,18 @@ async def test_heartbeats_keep_a_long_jobs_lease(runtime: Runtime, registry: Reg
     @registry.handler("long")
     async def long(ctx: JobContext, payload: dict[str, Any]) -> None:
         runs.append(ctx.attempt)
-        await asyncio.sleep(1.6)
+        await asyncio.sleep(2.4)
 
     job_id = await _enqueue(runtime.db, "long")
-    # A lease of 0.6 s: without heartbeats the rival below would take the job after 0.6 s.
-    worker = Worker(runtime, registry=registry, lease_seconds=0.6, poll_seconds=0.05)
+    # A lease of 1.2 s: without heartbeats the rival below would take the job after 1.2 s.
+    # (Not shorter: on a loaded machine a heartbeat may come late by a good fraction of it.)
+    worker = Worker(runtime, registry=registry, lease_seconds=1.2, poll_seconds=0.05)
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))
     rival = Database(runtime.db.url)
     stolen = []
     try:
-        for _ in range(16):
+        for _ in range(24):
             await asyncio.sleep(0.1)
             async with rival.write() as session:
                 stolen += await claim_jobs(
@@ -295,7 +296,7 @@ async def test_run_worker_runs_the_built_in_daily_purge_and_stops(runtime: Runti
     stop = asyncio.Event()
     running = asyncio.create_task(run_worker(runtime, stop))
     try:
-        for _ in range(100):
+        for _ in range(200):
             async with runtime.db.read() as session:
                 jobs = (await session.execute(select(Job.kind, Job.status))).all()
             if jobs == [("jobs.purge_done", "done")]:
