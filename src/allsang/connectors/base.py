@@ -6,6 +6,15 @@ group ``allsang.connectors`` so other packages can add networks.
 
 Contract:
 
+* **Construction:** ``cls(context: ChannelContext)`` — the coordinator builds every connector
+  as ``registry.connector_class(network)(ChannelContext(channel_id, account, config,
+  credentials))`` with the channel's configuration and its decrypted credentials (further
+  keyword-only parameters are for tests: a fake transport, a client). The constructor does no
+  network I/O (consumers build connectors only to call ``normalise``); a configuration that
+  can never work raises :class:`PermanentError`.
+* Optional attributes the coordinator reads: ``poll_seconds`` (float; the pause between two
+  ``listen`` calls of a polling connector, else the channel's ``config["poll_seconds"]``, else
+  60) and ``token_expires_at`` (``datetime | None``; shown in the channel's health).
 * ``network`` is the short name used in normalised messages (``"mastodon"``).
 * ``capabilities`` says what it can do: ``listen`` (mentions, search, streams), ``converse``
   (reply, comment, direct message) and ``publish``.

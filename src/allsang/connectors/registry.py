@@ -8,12 +8,15 @@ A package adds a network by declaring, in its ``pyproject.toml``::
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from importlib.metadata import entry_points
 
 from allsang.connectors.base import Connector
 
 GROUP = "allsang.connectors"
+
+log = logging.getLogger(__name__)
 
 
 class UnknownNetwork(LookupError):
@@ -25,7 +28,12 @@ def connector_classes() -> dict[str, type[Connector]]:
     """Every installed connector class by network name (loaded once per process)."""
     found: dict[str, type[Connector]] = {}
     for entry in entry_points(group=GROUP):
-        cls = entry.load()
+        try:
+            cls = entry.load()
+        except Exception:
+            # One broken or half-installed plug-in must not stop every other network.
+            log.exception("cannot load connector %s (%s)", entry.name, entry.value)
+            continue
         found[cls.network] = cls
     return found
 
