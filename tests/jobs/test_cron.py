@@ -90,7 +90,7 @@ async def test_the_scheduler_loop_enqueues_the_current_slot_and_stops(
     registry.cron("* * * * *", "tick")
     stop = asyncio.Event()
     task = asyncio.create_task(Scheduler(db, registry.schedules.values()).run(stop))
-    for _ in range(100):
+    for _ in range(250):
         if await _cron_jobs(db):
             break
         await asyncio.sleep(0.02)
