@@ -43,9 +43,9 @@ def cli(config: Path | None) -> None:
 
 
 def _register() -> None:
-    from allsang.cli import admin, bench, doctor, serve
+    from allsang.cli import admin, bench, doctor, ingest, serve
 
-    for module in (serve, admin, doctor, bench):
+    for module in (serve, ingest, admin, doctor, bench):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -14,6 +14,7 @@ from allsang.cli.common import run, settings_with
 from allsang.db import Database
 from allsang.db.migrate import head_revision, upgrade
 from allsang.errors import ConfigurationError
+from allsang.ingest.coordinator import IngestOptions
 from allsang.runtime import Runtime, open_runtime
 from allsang.secretbox import ensure_key_file
 from allsang.settings import Settings
@@ -61,7 +62,9 @@ async def _serve_http(runtime: Runtime, stop: asyncio.Event) -> None:
     await task
 
 
-async def _run_until_signal(runtime: Runtime, *, web: bool, worker: bool) -> None:
+async def _run_until_signal(
+    runtime: Runtime, *, web: bool, worker: bool, ingest: IngestOptions | None = None
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -73,6 +76,10 @@ async def _run_until_signal(runtime: Runtime, *, web: bool, worker: bool) -> Non
         from allsang.jobs import run_worker
 
         tasks.append(asyncio.create_task(run_worker(runtime, stop)))
+    if ingest is not None:
+        from allsang.ingest.coordinator import run_ingest
+
+        tasks.append(asyncio.create_task(run_ingest(runtime, stop, ingest)))
     done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -81,7 +88,16 @@ async def _run_until_signal(runtime: Runtime, *, web: bool, worker: bool) -> Non
             raise task.exception()  # type: ignore[misc]
 
 
-async def _serve(settings: Settings, *, demo: bool, web: bool, worker: bool) -> None:
+async def _serve(
+    settings: Settings,
+    *,
+    demo: bool,
+    web: bool,
+    worker: bool,
+    ingest: IngestOptions | None = None,
+) -> None:
+    """Run the chosen parts until a signal; ``ingest`` (options, or None for no ingest)
+    runs the coordinator and the pipeline consumers in this process."""
     async with open_runtime(settings, migrate=web and worker) as runtime:
         if demo:
             from allsang.demo import seed_demo
@@ -94,7 +110,7 @@ async def _serve(settings: Settings, *, demo: bool, web: bool, worker: bool) -> 
                 )
         if web:
             click.echo(f"Allsang is running on http://{settings.host}:{settings.port}/")
-        await _run_until_signal(runtime, web=web, worker=worker)
+        await _run_until_signal(runtime, web=web, worker=worker, ingest=ingest)
 
 
 @click.command()
@@ -102,14 +118,14 @@ async def _serve(settings: Settings, *, demo: bool, web: bool, worker: bool) -> 
 @host_option
 @port_option
 def serve(demo: bool, host: str | None, port: int | None) -> None:
-    """Run everything in one process: web, workers (data in ./allsang-data/ by default)."""
+    """Run everything in one process: web, workers, ingest (data in ./allsang-data/ by default)."""
     settings = settings_with(host=host, port=port)
     ensure_port_free(settings.host, settings.port)
     if settings.is_sqlite:
         created = ensure_key_file(settings)
         if created:
             click.echo(f"Created the secret key file {created}; back it up with the database.")
-    run(_serve(settings, demo=demo, web=True, worker=True))
+    run(_serve(settings, demo=demo, web=True, worker=True, ingest=IngestOptions()))
 
 
 @click.command()
