@@ -10,8 +10,9 @@ from tests.jobs.helpers import Clock
 
 @pytest.fixture
 def clock() -> Clock:
-    # Just ahead of real time, so jobs enqueued with the default run_at (now) are due.
-    return Clock(datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1))
+    # Ahead of real time, so jobs a test enqueues with the default run_at (the real now) are
+    # due, however long the database fixtures take to set up.
+    return Clock(datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=10))
 
 
 @pytest.fixture
