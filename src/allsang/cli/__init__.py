@@ -44,10 +44,12 @@ def cli(config: Path | None) -> None:
 
 def _register() -> None:
     from allsang.cli import admin, bench, doctor, ingest, serve
+    from allsang.listening.cli import analyze
 
     for module in (serve, ingest, admin, doctor, bench):
         for command in module.COMMANDS:
             cli.add_command(command)
+    cli.add_command(analyze)
 
 
 _register()
