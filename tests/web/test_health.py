@@ -43,6 +43,7 @@ async def test_metrics_count_requests_by_route_template(client_as: ClientFactory
     assert 'route="unmatched"' in text
     assert "allsang_http_request_duration_seconds_bucket" in text
     assert 'allsang_jobs{status="dead"} 0.0' in text
+    assert "allsang_jobs_claimed" in text  # the worker's counters, from the process registry
 
 
 async def test_metrics_need_the_token_when_one_is_set(runtime: Runtime) -> None:

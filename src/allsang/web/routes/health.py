@@ -7,7 +7,7 @@ import hmac
 import logging
 
 from fastapi import APIRouter, Request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import func, select, text
 from starlette.responses import JSONResponse, Response
 
@@ -57,4 +57,7 @@ async def metrics(request: Request) -> Response:
     except Exception as exc:
         log.warning("metrics: database unreachable: %s", exc)
         collected.database_up.set(0)
-    return Response(generate_latest(collected.registry), media_type=CONTENT_TYPE_LATEST)
+    # The app's own registry plus the process-wide one, where the job worker and the
+    # ingest coordinator running in this process keep their counters.
+    body = generate_latest(collected.registry) + generate_latest(REGISTRY)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
