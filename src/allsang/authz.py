@@ -45,6 +45,9 @@ ACTIONS: dict[str, str] = {
     "conversation.view": "viewer",
     "conversation.reply": "contributor",
     "conversation.manage": "contributor",
+    # Listening: saved queries, their charts and alerts.
+    "listening.view": "viewer",
+    "listening.manage": "editor",
     # Walls.
     "wall.display": "display",
 }

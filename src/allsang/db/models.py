@@ -364,3 +364,61 @@ class KeyCheck(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     token: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ListeningQuery(Base):
+    """A saved listening query (SPEC §2C). ``query`` always parses: the store refuses others."""
+
+    __tablename__ = "listening_query"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[int] = _id()
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    query: Mapped[str] = mapped_column(Text)
+    fold: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Alert(Base):
+    """An alert shown in the app and sent to the workspace's Apprise URLs.
+
+    ``dedup_key`` (the alert key and its window) is unique per workspace, so a second alert
+    for the same key in the same window is never stored. ``status``: ``pending`` (to send),
+    ``held`` (quiet hours), ``sent``, ``failed``, ``summarised`` (sent inside a digest).
+    """
+
+    __tablename__ = "alert"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "dedup_key"),
+        Index("ix_alert_workspace_created", "workspace_id", "created_at"),
+    )
+
+    id: Mapped[int] = _id()
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(300))
+    dedup_key: Mapped[str] = mapped_column(String(400))
+    kind: Mapped[str] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    created_at: Mapped[datetime] = _created()
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ListeningState(Base):
+    """Serialised detector state (trends), so a restarted worker resumes where it stopped."""
+
+    __tablename__ = "listening_state"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[int] = _id()
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
