@@ -38,8 +38,12 @@ ACTIONS: dict[str, str] = {
     "owner.manage": "owner",
     # Channels and messages.
     "channel.view": "viewer",
+    "channel.connect": "editor",
+    "channel.update": "editor",
     "channel.manage": "admin",
     "channel.reconnect": "editor",
+    "quarantine.view": "editor",
+    "quarantine.manage": "editor",
     "message.view": "viewer",
     "message.ingest": "editor",
     "conversation.view": "viewer",

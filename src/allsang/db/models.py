@@ -38,7 +38,7 @@ CONVERSATION_STATUSES = ("new", "open", "pending", "snoozed", "closed")
 PRIORITIES = ("low", "normal", "high", "urgent")
 DIRECTIONS = ("inbound", "outbound", "note")
 MESSAGE_KINDS = ("post", "reply", "comment", "dm", "review", "article", "email")
-CHANNEL_STATES = ("active", "paused", "reconnect_needed", "failing")
+CHANNEL_STATES = ("active", "paused", "reconnect_needed", "failing", "pending")
 
 
 class Base(DeclarativeBase):

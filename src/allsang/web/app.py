@@ -12,7 +12,19 @@ from allsang import i18n
 from allsang.runtime import Runtime
 from allsang.web.errors import install_error_handlers
 from allsang.web.metrics import Metrics, MetricsMiddleware, RouteTemplates
-from allsang.web.routes import admin, api, auth, health, home, profile, team, workspace
+from allsang.web.routes import (
+    admin,
+    api,
+    auth,
+    channels,
+    health,
+    home,
+    messages_api,
+    profile,
+    quarantine,
+    team,
+    workspace,
+)
 from allsang.web.security import CrossOriginProtection, SecurityHeaders
 from allsang.web.templating import STATIC_DIR, build_templates
 
@@ -41,9 +53,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.metrics = Metrics()
 
     install_error_handlers(app)
-    for module in (auth, home, profile, team, workspace, admin, health):
+    for module in (auth, home, profile, team, channels, quarantine, workspace, admin, health):
         app.include_router(module.router, include_in_schema=False)
     app.include_router(api.router, prefix=API_PREFIX)
+    app.include_router(messages_api.router, prefix=API_PREFIX)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     # Added last = outermost: metrics see every response, headers go on every response,

@@ -30,4 +30,21 @@ async def home(
             counts[key] = await session.scalar(
                 select(func.count()).select_from(model).where(model.workspace_id == workspace_id)
             )
-    return render(request, "home.html", {"counts": counts, "section": "home"})
+        # Routed to the people who can fix it, so a stopped channel never goes unnoticed.
+        reconnect = (
+            list(
+                await session.execute(
+                    select(Channel.id, Channel.name)
+                    .where(
+                        Channel.workspace_id == workspace_id,
+                        Channel.state == "reconnect_needed",
+                    )
+                    .order_by(Channel.name)
+                )
+            )
+            if viewer.can("channel.reconnect")
+            else []
+        )
+    return render(
+        request, "home.html", {"counts": counts, "reconnect": reconnect, "section": "home"}
+    )

@@ -1,0 +1,491 @@
+"""The JSON API for messages: the webhook connector (``POST /api/v1/messages``) and listing
+what is stored (``GET /api/v1/messages``, ``/conversations``, ``/conversations/{id}``).
+
+Listing is newest first with keyset paging: each page's ``next`` is an opaque cursor to pass
+as ``before`` for the following page (stable while new rows arrive, unlike an offset). Every
+query is filtered by the token's workspace.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import Select, and_, func, or_, select
+from starlette.responses import Response
+
+from allsang import channels
+from allsang.connectors.base import RawItem
+from allsang.db.models import Channel, Contact, Conversation, Message
+from allsang.ingest.message import NormalisedMessage
+from allsang.ingest.pipeline import IngestResult, Pipeline
+from allsang.web.errors import problem
+from allsang.web.routes.api import Problem
+from allsang.web.viewer import Viewer, require, runtime_of
+
+router = APIRouter(tags=["messages"])
+
+MAX_BODY_BYTES = 5 * 1024 * 1024
+MAX_ITEMS = 1000
+MAX_PAGE = 200
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "No valid bearer token"},
+    403: {"model": Problem, "description": "The token's role does not allow this"},
+    422: {"model": Problem, "description": "Invalid parameters"},
+}
+
+
+# Webhook --------------------------------------------------------------------------------------
+
+
+class IngestSummary(BaseModel):
+    """Where the posted items went: stored, already stored, or kept in quarantine."""
+
+    accepted: int = Field(description="New messages stored")
+    duplicates: int = Field(description="Items already stored (same channel and external_id)")
+    quarantined: int = Field(description="Invalid items, kept with the reason for people to see")
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic JSON schema with its ``$defs`` inlined, to embed in the OpenAPI document."""
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(definitions[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(value) for value in node]
+        return node
+
+    return resolve(schema)  # type: ignore[no-any-return]
+
+
+_MESSAGE_SCHEMA = _inline_refs(NormalisedMessage.model_json_schema())
+_WEBHOOK_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": (
+            "One normalised message (SPEC §4) or a list of at most 1,000; at most 5 MB. "
+            "Fields beyond the contract are kept. An invalid item does not fail the request: "
+            "it is quarantined with the reason and counted."
+        ),
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        _MESSAGE_SCHEMA,
+                        {"type": "array", "items": _MESSAGE_SCHEMA, "maxItems": MAX_ITEMS},
+                    ]
+                }
+            }
+        },
+    }
+}
+
+
+async def _read_body(request: Request) -> bytes | Response:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return _too_large()
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > MAX_BODY_BYTES:
+            return _too_large()
+    return bytes(body)
+
+
+def _too_large() -> Response:
+    return problem(413, f"The body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB.")
+
+
+@router.post(
+    "/messages",
+    openapi_extra=_WEBHOOK_BODY,
+    responses={
+        **_ERRORS,
+        400: {"model": Problem, "description": "The body is not JSON"},
+        413: {"model": Problem, "description": "Over 5 MB or over 1,000 items"},
+    },
+)
+async def ingest_messages(
+    request: Request, viewer: Annotated[Viewer, Depends(require("message.ingest"))]
+) -> IngestSummary:
+    """Ingest one normalised message or a list, through the same pipeline as every connector.
+
+    Messages land in the workspace's channel ``"<network> (webhook)"`` for their ``channel``
+    field, created on first use. Re-posting a message is harmless: it counts as a duplicate.
+    """
+    body = await _read_body(request)
+    if isinstance(body, Response):
+        return body  # type: ignore[return-value]
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return problem(400, f"The body is not valid JSON: {exc}")  # type: ignore[return-value]
+    if isinstance(payload, dict):
+        payload = [payload]
+    if not isinstance(payload, list):
+        return problem(  # type: ignore[return-value]
+            422, "Send one message (a JSON object) or a list of messages."
+        )
+    if len(payload) > MAX_ITEMS:
+        return problem(  # type: ignore[return-value]
+            413, f"At most {MAX_ITEMS} messages per request; send the rest in another."
+        )
+    runtime = runtime_of(request)
+    groups: dict[str, list[RawItem]] = {}
+    for item in payload:
+        groups.setdefault(channels.webhook_network(item), []).append(
+            RawItem(item, source="webhook")
+        )
+    refs = await channels.webhook_channels(runtime, viewer.actor, set(groups))
+    pipeline = Pipeline(runtime.db)
+    total = IngestResult()
+    for network, items in groups.items():
+        total.add(await pipeline.ingest(refs[network], items, channels.webhook_normalise))
+    return IngestSummary(**total.summary())
+
+
+# Listing --------------------------------------------------------------------------------------
+
+
+class AuthorOut(BaseModel):
+    handle: str
+    name: str = ""
+    url: str = ""
+
+
+class MessageOut(BaseModel):
+    id: int
+    channel: str | None = Field(description="The network (as in the normalised message)")
+    channel_id: int | None
+    conversation_id: int | None
+    external_id: str | None
+    url: str
+    kind: str
+    direction: str
+    author: AuthorOut | None
+    text: str
+    created_at: datetime
+    received_at: datetime
+    in_reply_to: str | None
+    lang: str | None
+    sentiment: str | None
+    sentiment_score: float | None
+    extra: dict[str, Any]
+
+
+class MessagePage(BaseModel):
+    items: list[MessageOut]
+    next: str | None = Field(description="Pass as `before` for the next (older) page")
+
+
+class ConversationOut(BaseModel):
+    id: int
+    channel: str | None
+    channel_id: int | None
+    subject: str
+    status: str
+    priority: str
+    assignee_id: int | None
+    department_id: int | None
+    contact: AuthorOut | None
+    messages: int = Field(description="How many messages it holds")
+    last_message_at: datetime | None
+    waiting_since: datetime | None
+    first_reply_at: datetime | None
+    created_at: datetime
+
+
+class ConversationPage(BaseModel):
+    items: list[ConversationOut]
+    next: str | None = Field(description="Pass as `before` for the next (older) page")
+
+
+class ConversationDetail(ConversationOut):
+    thread: list[MessageOut] = Field(description="Its messages, oldest first")
+
+
+class _BadCursor(ValueError):
+    pass
+
+
+def _encode_cursor(at: datetime, row_id: int) -> str:
+    raw = f"{at.astimezone(UTC).isoformat()}|{row_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, _sep, row_id = raw.partition("|")
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None:
+            raise _BadCursor(cursor)
+        return moment, int(row_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise _BadCursor(cursor) from exc
+
+
+def _bad_cursor() -> Response:
+    return problem(
+        422,
+        "The request has invalid or missing fields.",
+        errors=[{"loc": ["query", "before"], "msg": "not a cursor from a previous page"}],
+    )
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+Kind = Literal["post", "reply", "comment", "dm", "review", "article", "email"]
+Direction = Literal["inbound", "outbound", "note"]
+Status = Literal["new", "open", "pending", "snoozed", "closed"]
+NetworkFilter = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[a-z0-9][a-z0-9_.-]{0,39}$",
+        description="Only this network (the `channel` of the normalised message)",
+    ),
+]
+ChannelIdFilter = Annotated[int | None, Query(ge=1, description="Only this channel (its id)")]
+Since = Annotated[
+    datetime | None, Query(description="Created at or after this instant (ISO 8601; UTC if bare)")
+]
+Until = Annotated[datetime | None, Query(description="Created before this instant")]
+PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE, description="How many items at most")]
+Before = Annotated[
+    str | None, Query(max_length=200, description="The `next` cursor of the previous page")
+]
+
+
+def _message_out(message: Message, network: str | None) -> MessageOut:
+    extra = dict(message.extra or {})
+    author = extra.pop("author", None)
+    return MessageOut(
+        id=message.id,
+        channel=network,
+        channel_id=message.channel_id,
+        conversation_id=message.conversation_id,
+        external_id=message.external_id,
+        url=message.url,
+        kind=message.kind,
+        direction=message.direction,
+        author=AuthorOut(
+            handle=str(author["handle"]),
+            name=str(author.get("name") or ""),
+            url=str(author.get("url") or ""),
+        )
+        if isinstance(author, dict) and author.get("handle")
+        else None,
+        text=message.text,
+        created_at=message.created_at,
+        received_at=message.received_at,
+        in_reply_to=message.in_reply_to,
+        lang=message.lang,
+        sentiment=message.sentiment,
+        sentiment_score=message.sentiment_score,
+        extra=extra,
+    )
+
+
+@router.get("/messages", responses=_ERRORS)  # type: ignore[arg-type]
+async def list_messages(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(require("message.view"))],
+    channel: NetworkFilter = None,
+    channel_id: ChannelIdFilter = None,
+    kind: Annotated[Kind | None, Query(description="Only this kind")] = None,
+    direction: Annotated[Direction | None, Query(description="Only this direction")] = None,
+    lang: Annotated[
+        str | None, Query(pattern=r"^[a-z]{2,3}$", description="Only this language (ISO 639)")
+    ] = None,
+    conversation_id: Annotated[
+        int | None, Query(ge=1, description="Only this conversation")
+    ] = None,
+    since: Since = None,
+    until: Until = None,
+    limit: PageSize = 50,
+    before: Before = None,
+) -> MessagePage:
+    """Stored messages, newest first (by `created_at`, then id)."""
+    statement: Select[Any] = (
+        select(Message, Channel.network)
+        .outerjoin(Channel, Channel.id == Message.channel_id)
+        .where(Message.workspace_id == viewer.actor.workspace_id)
+    )
+    if channel is not None:
+        statement = statement.where(Channel.network == channel)
+    for column, value in (
+        (Message.channel_id, channel_id),
+        (Message.kind, kind),
+        (Message.direction, direction),
+        (Message.lang, lang),
+        (Message.conversation_id, conversation_id),
+    ):
+        if value is not None:
+            statement = statement.where(column == value)
+    if since is not None:
+        statement = statement.where(Message.created_at >= _aware(since))
+    if until is not None:
+        statement = statement.where(Message.created_at < _aware(until))
+    if before is not None:
+        try:
+            at, row_id = _decode_cursor(before)
+        except _BadCursor:
+            return _bad_cursor()  # type: ignore[return-value]
+        statement = statement.where(
+            or_(Message.created_at < at, and_(Message.created_at == at, Message.id < row_id))
+        )
+    statement = statement.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit + 1)
+    async with runtime_of(request).db.read() as session:
+        rows = list(await session.execute(statement))
+    items = [_message_out(message, network) for message, network in rows[:limit]]
+    last = rows[limit - 1][0] if len(rows) > limit else None
+    return MessagePage(items=items, next=_encode_cursor(last.created_at, last.id) if last else None)
+
+
+_activity = func.coalesce(Conversation.last_message_at, Conversation.created_at)
+
+
+def _conversations_query(workspace_id: int | None) -> Select[Any]:
+    count = (
+        select(func.count(Message.id))
+        .where(Message.conversation_id == Conversation.id)
+        .correlate(Conversation)
+        .scalar_subquery()
+    )
+    return (
+        select(Conversation, Channel.network, Contact, count, _activity)
+        .outerjoin(Channel, Channel.id == Conversation.channel_id)
+        .outerjoin(Contact, Contact.id == Conversation.contact_id)
+        .where(Conversation.workspace_id == workspace_id)
+    )
+
+
+def _conversation_out(
+    conversation: Conversation, network: str | None, contact: Contact | None, count: int
+) -> dict[str, Any]:
+    return {
+        "id": conversation.id,
+        "channel": network,
+        "channel_id": conversation.channel_id,
+        "subject": conversation.subject,
+        "status": conversation.status,
+        "priority": conversation.priority,
+        "assignee_id": conversation.assignee_id,
+        "department_id": conversation.department_id,
+        "contact": AuthorOut(handle=contact.handle, name=contact.name, url=contact.url)
+        if contact
+        else None,
+        "messages": int(count or 0),
+        "last_message_at": conversation.last_message_at,
+        "waiting_since": conversation.waiting_since,
+        "first_reply_at": conversation.first_reply_at,
+        "created_at": conversation.created_at,
+    }
+
+
+@router.get("/conversations", responses=_ERRORS)  # type: ignore[arg-type]
+async def list_conversations(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(require("conversation.view"))],
+    status: Annotated[Status | None, Query(description="Only this status")] = None,
+    assignee_id: Annotated[
+        int | None, Query(ge=1, description="Only assigned to this person")
+    ] = None,
+    department_id: Annotated[int | None, Query(ge=1, description="Only this department's")] = None,
+    channel: NetworkFilter = None,
+    channel_id: ChannelIdFilter = None,
+    since: Annotated[
+        datetime | None, Query(description="Last message at or after this instant")
+    ] = None,
+    until: Annotated[datetime | None, Query(description="Last message before this instant")] = None,
+    limit: PageSize = 50,
+    before: Before = None,
+) -> ConversationPage:
+    """Conversations, the most recently active first (by the last message, then id)."""
+    statement = _conversations_query(viewer.actor.workspace_id)
+    if channel is not None:
+        statement = statement.where(Channel.network == channel)
+    for column, value in (
+        (Conversation.status, status),
+        (Conversation.assignee_id, assignee_id),
+        (Conversation.department_id, department_id),
+        (Conversation.channel_id, channel_id),
+    ):
+        if value is not None:
+            statement = statement.where(column == value)
+    if since is not None:
+        statement = statement.where(_activity >= _aware(since))
+    if until is not None:
+        statement = statement.where(_activity < _aware(until))
+    if before is not None:
+        try:
+            at, row_id = _decode_cursor(before)
+        except _BadCursor:
+            return _bad_cursor()  # type: ignore[return-value]
+        statement = statement.where(
+            or_(_activity < at, and_(_activity == at, Conversation.id < row_id))
+        )
+    statement = statement.order_by(_activity.desc(), Conversation.id.desc()).limit(limit + 1)
+    async with runtime_of(request).db.read() as session:
+        rows = list(await session.execute(statement))
+    items = [
+        ConversationOut(**_conversation_out(conversation, network, contact, count))
+        for conversation, network, contact, count, _at in rows[:limit]
+    ]
+    next_cursor = None
+    if len(rows) > limit:
+        conversation, *_rest, at = rows[limit - 1]
+        next_cursor = _encode_cursor(_aware(at) or conversation.created_at, conversation.id)
+    return ConversationPage(items=items, next=next_cursor)
+
+
+@router.get(
+    "/conversations/{conversation_id}",
+    responses={**_ERRORS, 404: {"model": Problem, "description": "No such conversation"}},
+)
+async def get_conversation(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(require("conversation.view"))],
+    conversation_id: Annotated[int, Path(ge=1)],
+) -> ConversationDetail:
+    """One conversation with its messages, oldest first."""
+    async with runtime_of(request).db.read() as session:
+        row = (
+            await session.execute(
+                _conversations_query(viewer.actor.workspace_id).where(
+                    Conversation.id == conversation_id
+                )
+            )
+        ).first()
+        if row is None:
+            return problem(404, "There is no such conversation.")  # type: ignore[return-value]
+        conversation, network, contact, count, _at = row
+        messages = list(
+            await session.execute(
+                select(Message, Channel.network)
+                .outerjoin(Channel, Channel.id == Message.channel_id)
+                .where(
+                    Message.conversation_id == conversation.id,
+                    Message.workspace_id == viewer.actor.workspace_id,
+                )
+                .order_by(Message.created_at, Message.id)
+            )
+        )
+    return ConversationDetail(
+        **_conversation_out(conversation, network, contact, count),
+        thread=[_message_out(message, net) for message, net in messages],
+    )
