@@ -157,3 +157,13 @@ def test_texts_are_not_duplicated(messages: list[dict]) -> None:
     duplicates = {text: n for text, n in texts.items() if n > 1}
     assert all(len(text) <= 20 for text in duplicates), duplicates
     assert len(duplicates) <= 5, duplicates
+
+
+def test_file_is_built_from_the_sources(lines: list[str]) -> None:
+    from allsang.demo import build
+
+    if not build.SOURCES.is_dir():
+        pytest.skip("the hand-written sources are not installed")
+    threads = [t for path in sorted(build.SOURCES.glob("*.txt")) for t in build.parse(path)]
+    rebuilt = [json.dumps(m, ensure_ascii=False) for m in build.Builder().build(threads)]
+    assert rebuilt == lines, "messages.jsonl is stale: run python -m allsang.demo.build"
