@@ -129,11 +129,12 @@ async def update_channel(
     *,
     name: str,
     department_id: int | None,
-    hashtags: list[str],
-    keywords: list[str],
+    hashtags: list[str] | None = None,
+    keywords: list[str] | None = None,
     ip: str | None = None,
 ) -> None:
-    """Rename, assign to a department, and set what a listening channel follows."""
+    """Rename, assign to a department, and set what a listening channel follows (``None``
+    leaves hashtags or keywords as they are: the form did not offer them)."""
     config = dict(channel.config or {})
     changes: dict[str, Any] = {}
     if name != channel.name:
@@ -143,7 +144,7 @@ async def update_channel(
         changes["department_id"] = department_id
         channel.department_id = department_id
     for key, values in (("hashtags", hashtags), ("keywords", keywords)):
-        if list(config.get(key) or []) != values:
+        if values is not None and list(config.get(key) or []) != values:
             changes[key] = values
             if values:
                 config[key] = values

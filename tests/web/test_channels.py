@@ -461,3 +461,20 @@ async def test_health_shows_lag_token_expiry_and_the_last_error(
     page = (await (await client_as("viewer")).get(f"/channels/{channel.id}")).text
     assert "Failing" in page and "3 hours" in page and "expires in 5 days" in page
     assert "&lt;script&gt;" in page and "<script>alert" not in page
+
+
+async def test_editing_a_channel_keeps_settings_its_form_does_not_show(
+    client_as: ClientFactory, runtime: Runtime, world: World
+) -> None:
+    config = {"keywords": ["allsang"], "url": "https://example.com/feed.xml"}
+    async with runtime.db.write() as session:
+        channel = Channel(
+            workspace_id=world.workspace.id, network="bluesky", name="Sky", config=config
+        )
+        session.add(channel)
+    editor = await client_as("editor")
+    assert 'name="keywords"' not in (await editor.get(f"/channels/{channel.id}")).text
+    await editor.post(f"/channels/{channel.id}", data={"name": "Bluesky search"})
+    async with runtime.db.read() as session:
+        edited = await session.get(Channel, channel.id)
+    assert edited is not None and edited.name == "Bluesky search" and edited.config == config

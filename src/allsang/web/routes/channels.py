@@ -450,6 +450,7 @@ async def _detail_page(
             "row": _row(channel, int(messages or 0)),
             "departments": departments,
             "quarantined": int(quarantined or 0),
+            "follows_terms": _follows_terms(channel),
             "hashtags": ", ".join(config.get("hashtags") or []),
             "keywords": ", ".join(config.get("keywords") or []),
             "errors": errors or {},
@@ -467,6 +468,11 @@ async def channel_page(
     viewer: Annotated[Viewer, Depends(require("channel.view"))],
 ) -> Response:
     return await _detail_page(request, viewer, await _load(request, viewer, channel_id))
+
+
+def _follows_terms(channel: Channel) -> bool:
+    """Whether the settings form offers hashtags and keywords for this channel."""
+    return channel.network == "mastodon" and not channels.is_webhook(channel)
 
 
 def _terms(value: str) -> list[str]:
@@ -491,12 +497,15 @@ async def update_channel(
 ) -> Response:
     channel = await _load(request, viewer, channel_id)
     name = name.strip()
-    tags = [t.lstrip("#") for t in _terms(hashtags) if t.lstrip("#")]
-    words = _terms(keywords)
+    tags: list[str] | None = None
+    words: list[str] | None = None
+    if _follows_terms(channel):
+        tags = [t.lstrip("#") for t in _terms(hashtags) if t.lstrip("#")]
+        words = _terms(keywords)
     errors: dict[str, str] = {}
     if not name or len(name) > 200:
         errors["name"] = i18n.gettext("Enter a name of at most 200 characters.")
-    if len(tags) > MAX_TERMS or len(words) > MAX_TERMS:
+    if len(tags or []) > MAX_TERMS or len(words or []) > MAX_TERMS:
         errors["keywords"] = i18n.gettext("At most 50 hashtags and 50 keywords.")
     department: int | None = int(department_id) if department_id.isdigit() else None
     workspace_id = viewer.actor.workspace_id
