@@ -9,7 +9,10 @@ from typing import Any
 import click
 
 # name -> module with ``run(quick: bool) -> {"metrics": {...}, "baseline": {...}}``
-BENCHMARKS: dict[str, str] = {"listen": "allsang.listening.bench"}
+BENCHMARKS: dict[str, str] = {
+    "ingest": "allsang.ingest.bench",
+    "listen": "allsang.listening.bench",
+}
 
 
 @click.command()

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import click
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from allsang.cli.common import run
 from allsang.db import Database
@@ -62,14 +62,14 @@ async def _diagnose(settings: Settings) -> list[Check]:
             return f"{secrets.key_count} key(s) configured; they open the stored secrets"
 
         async def channels() -> str:
-            from allsang.db.models import Channel
+            from allsang.ingest.health import channel_health
 
-            async with db.read() as session:
-                rows = (await session.execute(select(Channel.name, Channel.state))).all()
-            broken = [f"{name} ({state})" for name, state in rows if state != "active"]
+            rows = await channel_health(db)
+            broken = [f"{c.name} ({c.describe()})" for c in rows if c.state != "active"]
             if broken:
-                raise AllsangError("Channels that need attention: " + ", ".join(broken))
-            return f"{len(rows)} channel(s), all active"
+                raise AllsangError("Channels that need attention: " + "; ".join(broken))
+            details = "; ".join(f"{c.name}: {c.describe()}" for c in rows)
+            return f"{len(rows)} channel(s), all active" + (f" — {details}" if details else "")
 
         if await attempt("Database", database) and await attempt("Migrations", schema):
             await attempt("Secret keys", keys)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from allsang.connectors.base import RawItem
@@ -255,7 +255,7 @@ async def _contacts(
     missing = [authors[h] for h in handles if h not in ids]
     for chunk in _chunks(missing):
         await session.execute(
-            insert_ignoring_conflicts(session, Contact),
+            insert_ignoring_conflicts(session, Contact.__table__),
             [
                 {
                     "workspace_id": channel.workspace_id,
@@ -391,7 +391,8 @@ async def _store(
     stored: list[int] = []
     for chunk in _chunks(rows):
         result = await session.execute(
-            insert_ignoring_conflicts(session, Message).returning(Message.id), chunk
+            insert_ignoring_conflicts(session, Message.__table__).returning(Message.__table__.c.id),
+            chunk,
         )
         stored.extend(result.scalars().all())
     await _update_conversations(session, [r for r in rows if r["conversation_id"] is not None])
@@ -404,19 +405,28 @@ async def _open_conversations(
     contacts: dict[str, int],
     threads: dict[str, NormalisedMessage],
 ) -> dict[str, int]:
+    """Create the batch's new conversations in multi-row INSERTs; their ids by thread key."""
+    table = Conversation.__table__
+    now = utcnow()
+    rows = [
+        {
+            "workspace_id": channel.workspace_id,
+            "channel_id": channel.id,
+            "contact_id": contacts[first.author.handle],
+            "thread_key": key,
+            "subject": str(first.extras().get("title") or first.text[:200]),
+            "status": "new",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for key, first in threads.items()
+    ]
     created: dict[str, int] = {}
-    for key, first in threads.items():
-        conversation = Conversation(
-            workspace_id=channel.workspace_id,
-            channel_id=channel.id,
-            contact_id=contacts[first.author.handle],
-            thread_key=key,
-            subject=str(first.extras().get("title") or first.text[:200]),
-            status="new",
+    for chunk in _chunks(rows):
+        result = await session.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), chunk
         )
-        session.add(conversation)
-        await session.flush()
-        created[key] = conversation.id
+        created.update(zip((r["thread_key"] for r in chunk), result.scalars(), strict=True))
     return created
 
 
@@ -429,8 +439,12 @@ async def _update_conversations(session: AsyncSession, rows: list[dict[str, Any]
         latest[cid] = max(at, latest.get(cid, at))
         if row["direction"] == "inbound":
             first_inbound[cid] = min(at, first_inbound.get(cid, at))
+    loaded: dict[int, Conversation] = {}
+    for chunk in _chunks(list(latest)):
+        found = await session.scalars(select(Conversation).where(Conversation.id.in_(chunk)))
+        loaded.update((c.id, c) for c in found)
     for cid, at in latest.items():
-        conversation = await session.get(Conversation, cid)
+        conversation = loaded.get(cid)
         if conversation is None:
             continue
         if conversation.last_message_at is None or at > conversation.last_message_at:
