@@ -19,6 +19,7 @@ from allsang.web.routes import (
     channels,
     health,
     home,
+    listening,
     messages_api,
     profile,
     quarantine,
@@ -53,7 +54,18 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.metrics = Metrics()
 
     install_error_handlers(app)
-    for module in (auth, home, profile, team, channels, quarantine, workspace, admin, health):
+    for module in (
+        auth,
+        home,
+        profile,
+        team,
+        channels,
+        quarantine,
+        listening,
+        workspace,
+        admin,
+        health,
+    ):
         app.include_router(module.router, include_in_schema=False)
     app.include_router(api.router, prefix=API_PREFIX)
     app.include_router(messages_api.router, prefix=API_PREFIX)
