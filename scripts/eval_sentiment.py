@@ -1,46 +1,56 @@
-"""Macro-F1 of the shipped sentiment model beside a plain AFINN-sum baseline, in one run.
+"""Macro-F1 of the shipped sentiment model beside baselines measured in the same run.
 
     python scripts/eval_sentiment.py [--shared DIR]
 
 Sets: NoReC_sentence test 3-class and binary (nb) and Danish LCC (499 annotated sentences,
-valence −5…5 → neg < 0 = neu < pos; never trained on). The AFINN baseline sums the
-language's AFINN valences over lower-cased word tokens (sign → label). asent is not measured
-here: it needs spaCy, which this project does not install. Prints a Markdown table.
+valence −5…5 → neg < 0 = neu < pos; never trained on), 3-class and its pos/neg sentences.
+Baselines: a plain AFINN sum (the language's AFINN valences over lower-cased word tokens,
+sign → label) and, when ``asent`` is importable, asent (``spacy.blank`` + sentencizer +
+``asent_{no,da}_v1``, compound ±0.05, as its docs suggest). asent is not a project dependency:
+install it beside (``pip install asent``; it needs spaCy but no model download). On the
+two-class sets every system's score sign decides (0 counts as positive).
+Prints a Markdown table; texts/s is the shipped model's, single thread, first pass.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import sys
 import time
-from pathlib import Path
+from collections.abc import Callable
 
 from sklearn.metrics import f1_score
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+from allsang.listening.sentiment import SentimentModel
+from allsang.listening.sentiment.datasets import (
+    load_lcc,
+    load_norec,
+    read_lexicon,
+    shared_dir,
+)
+from allsang.listening.text import tokenize
 
-from train_sentiment import load_norec, read_lexicon, shared_dir  # noqa: E402
-
-from allsang.listening.sentiment import default_model  # noqa: E402
-from allsang.listening.text import tokenize  # noqa: E402
-
-
-def afinn_label(text: str, lexicon: dict[str, float]) -> str:
-    total = sum(lexicon.get(t.text.lower(), 0.0) for t in tokenize(text))
-    return "pos" if total > 0 else "neg" if total < 0 else "neu"
+Scorer = Callable[[str], float]
 
 
-def load_lcc(shared: Path) -> list[tuple[str, str]]:
-    rows = []
-    for name in ("dan_mixed_2014_10K-sentences.csv", "dan_newscrawl_2011_10K-sentences.csv"):
-        with (shared / "data/lcc-sentiment-da" / name).open(encoding="utf-8") as fh:
-            for r in csv.DictReader(fh, skipinitialspace=True):
-                if r["valence"].strip():
-                    v = float(r["valence"])
-                    rows.append((r["text"], "pos" if v > 0 else "neg" if v < 0 else "neu"))
-    return rows
+def afinn_scorer(lexicon: dict[str, float]) -> Scorer:
+    return lambda text: sum(lexicon.get(t.text.lower(), 0.0) for t in tokenize(text))
+
+
+def asent_scorer(lang: str) -> Scorer | None:
+    """asent's compound polarity for ``lang`` (nb or da), or None when it is not installed."""
+    try:  # optional, only for this comparison; importing asent registers its spaCy pipes
+        import asent  # noqa: F401
+        import spacy
+    except ImportError:
+        return None
+    nlp = spacy.blank(lang)
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe(f"asent_{'no' if lang == 'nb' else lang}_v1")
+    return lambda text: float(nlp(text)._.polarity.compound)
+
+
+def label(score: float, neutral: float) -> str:
+    return "pos" if score > neutral else "neg" if score < -neutral else "neu"
 
 
 def main() -> None:
@@ -48,33 +58,43 @@ def main() -> None:
     parser.add_argument("--shared", help="the shared folder (default: ALLSANG_SHARED_DIR)")
     args = parser.parse_args()
     shared = shared_dir(args.shared)
-    model = default_model()
+    model = SentimentModel()
+    afinn = {
+        "nb": read_lexicon(shared / "data/afinn/AFINN-no-165.txt"),
+        "da": read_lexicon(shared / "data/afinn/AFINN-da-32.txt"),
+    }
+    lcc = load_lcc(shared)
     sets = [
-        ("NoReC_sentence test 3-class", load_norec(shared, "test"), "nb", "no", False),
-        ("NoReC_sentence test binary", load_norec(shared, "test", "binary"), "nb", "no", True),
-        ("LCC da 3-class", load_lcc(shared), "da", "da", False),
-        ("LCC da pos/neg only", [r for r in load_lcc(shared) if r[1] != "neu"], "da", "da", True),
+        ("NoReC_sentence test 3-class", load_norec(shared, "test"), "nb", False),
+        ("NoReC_sentence test binary", load_norec(shared, "test", "binary"), "nb", True),
+        ("LCC da 3-class", lcc, "da", False),
+        ("LCC da pos/neg only", [r for r in lcc if r[1] != "neu"], "da", True),
     ]
-    print("| set | texts | Allsang model | AFINN sum | Allsang texts/s |")
-    print("|---|---|---|---|---|")
-    for name, rows, lang, afinn, binary in sets:
-        lexicon = read_lexicon(
-            shared / f"data/afinn/AFINN-{afinn}-{'32' if afinn == 'da' else '165'}.txt"
-        )
-        gold = [label for _, label in rows]
+    asent = {lang: asent_scorer(lang) for lang in ("nb", "da")}
+    print("| set | texts | Allsang model | AFINN sum | asent | Allsang texts/s |")
+    print("|---|---|---|---|---|---|")
+    for name, rows, lang, binary in sets:
+        gold = [g for _, g in rows]
         start = time.perf_counter()
         results = [model.predict(text, lang) for text, _ in rows]
         rate = len(rows) / (time.perf_counter() - start)
-        if binary:  # two classes: the sign of the score decides
+        if binary:
             ours = ["pos" if r.score >= 0 else "neg" for r in results]
-            base = [afinn_label(t, lexicon) for t, _ in rows]
-            base = [b if b != "neu" else "pos" for b in base]
         else:
             ours = [r.label for r in results]
-            base = [afinn_label(t, lexicon) for t, _ in rows]
-        f_ours = f1_score(gold, ours, average="macro")
-        f_base = f1_score(gold, base, average="macro")
-        print(f"| {name} | {len(rows)} | {f_ours:.3f} | {f_base:.3f} | {rate:,.0f} |")
+        cells = [f1_score(gold, ours, average="macro")]
+        for scorer, neutral in ((afinn_scorer(afinn[lang]), 0.0), (asent[lang], 0.05)):
+            if scorer is None:
+                cells.append(None)
+                continue
+            scores = [scorer(text) for text, _ in rows]
+            if binary:
+                predicted = ["pos" if s >= 0 else "neg" for s in scores]
+            else:
+                predicted = [label(s, neutral) for s in scores]
+            cells.append(f1_score(gold, predicted, average="macro"))
+        shown = " | ".join("not installed" if c is None else f"{c:.3f}" for c in cells)
+        print(f"| {name} | {len(rows)} | {shown} | {rate:,.0f} |")
 
 
 if __name__ == "__main__":

@@ -1,28 +1,36 @@
-"""Train the shipped sentiment model from the shared data sets.
+"""Train the shipped sentiment model from the shared data sets (deterministic).
 
     pip install scikit-learn   # training only; inference needs numpy alone
-    python scripts/train_sentiment.py [--shared DIR] [--out DIR] [--c 0.5]
+    python scripts/train_sentiment.py [--shared DIR] [--out DIR]
 
-Training data: NoReC_sentence 3-class train (nb, CC BY-NC 4.0; the authors allow commercial
-use of models trained on it) and ABSAbank-Imm train (sv, CC BY 4.0; stance towards
-immigration 1–5, mapped to neg ≤ 2.0 < neu < 4.0 ≤ pos and down-weighted because stance is
-not sentiment). Danish LCC is kept out: it is the unseen-language test. Lexicons: AFINN
-sv/da/no/en and emoticons (Apache-2.0), VADER-sv from asent (MIT), and the project's own
-``extra_lexicon.json`` (emoji, Finnish).
+Training data:
 
-Writes ``model.json`` (vocabulary, classes, lexicons, provenance) and ``weights.bin``
-(little-endian float32 coefficients, then intercepts) into
+* NoReC_sentence 3-class train (nb, CC BY-NC 4.0; the authors allow commercial use of models
+  trained on it);
+* ABSAbank-Imm train (sv, CC BY 4.0; stance towards immigration 1–5, mapped to
+  neg ≤ 2.0 < neu < 4.0 ≤ pos and down-weighted because stance is not sentiment);
+* lexicon entries as one-word pseudo-examples (AFINN sv/da/no, VADER-sv; |valence| ≥ 2 → pos
+  or neg), down-weighted: they teach the word and character n-gram features the polarity of
+  Danish and Swedish words that no training sentence has.
+
+Danish LCC is kept out: it is the unseen-language test. Lexicons: AFINN sv/da/no/en and
+emoticons (Apache-2.0), VADER-sv from asent (MIT), and the project's ``extra_lexicon.json``
+(emoji, Finnish). The regularisation ``C`` is picked on NoReC dev; then the class intercepts
+are shifted by the offsets that maximise NoReC dev macro-F1 (the neutral threshold).
+
+Writes ``model.json`` (vocabulary, classes, lexicons, settings, provenance) and
+``weights.bin`` (little-endian float32 coefficients, then intercepts) into
 ``src/allsang/listening/sentiment/model/``.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
 import sys
 from collections import Counter
+from collections.abc import Sequence
+from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -33,28 +41,23 @@ from sklearn.metrics import f1_score
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from allsang.listening.sentiment.features import DENSE, extract  # noqa: E402
+from allsang.listening.sentiment.datasets import (  # noqa: E402
+    load_absa,
+    load_norec,
+    read_lexicon,
+    shared_dir,
+)
+from allsang.listening.sentiment.features import DENSE, names, read  # noqa: E402
 
 CLASSES = ("neg", "neu", "pos")
 PACKAGE = ROOT / "src/allsang/listening/sentiment"
-NOREC_LABELS = {"Negative": "neg", "Neutral": "neu", "Positive": "pos"}
 MIN_DF = 2
+CHAR_N = (3, 5)
 ABSA_WEIGHT = 0.3
-
-
-def shared_dir(arg: str | None) -> Path:
-    """The shared folder: --shared, ALLSANG_SHARED_DIR, or ../shared beside the repository."""
-    return Path(arg or os.environ.get("ALLSANG_SHARED_DIR") or ROOT.parent / "shared")
-
-
-def read_lexicon(path: Path) -> dict[str, float]:
-    """Single-token entries of a word<TAB>valence file (later columns ignored)."""
-    out: dict[str, float] = {}
-    for line in path.read_text("utf-8").splitlines():
-        parts = line.split("\t")
-        if len(parts) >= 2 and " " not in parts[0]:
-            out.setdefault(parts[0].lower(), float(parts[1]))
-    return out
+LEXICON_WEIGHT = 0.1
+LEXICON_MIN = 2.0  # |valence| of a lexicon entry that makes it a pseudo-example
+C_GRID = (0.25, 0.5, 1.0, 2.0)
+OFFSETS = np.round(np.arange(-1.0, 1.01, 0.1), 2)
 
 
 def build_lexicons(shared: Path) -> dict[str, dict[str, float]]:
@@ -80,107 +83,136 @@ def build_lexicons(shared: Path) -> dict[str, dict[str, float]]:
     return lex
 
 
-def load_norec(shared: Path, split: str, kind: str = "3class") -> list[tuple[str, str]]:
-    rows = json.loads((shared / f"data/norec_sentence/{kind}/{split}.json").read_text("utf-8"))
-    return [(r["text"], NOREC_LABELS[r["label"]]) for r in rows]
-
-
-def load_absa(shared: Path, split: str) -> list[tuple[str, str]]:
-    path = shared / f"data/absabank-imm/absabank-imm_{split}.tsv"
-    with path.open(encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
+def lexicon_examples(lex: dict[str, dict[str, float]]) -> list[tuple[str, str, str]]:
+    """``(word, label, lang)`` for the strongly valenced single words of the sv/da/no lists."""
     out = []
-    for r in rows:
-        value = float(r["label"])
-        out.append((r["text"], "neg" if value <= 2.0 else "pos" if value >= 4.0 else "neu"))
+    for lang, key in (("sv", "sv"), ("da", "da"), ("nb", "no")):
+        for word, value in sorted(lex[key].items()):
+            if abs(value) >= LEXICON_MIN and word.isalpha():
+                out.append((word, "pos" if value > 0 else "neg", lang))
     return out
 
 
+Featurized = list[tuple[list[str], list[float]]]
+
+
 def featurize(
-    rows: list[tuple[str, str]], lang: str, lex: dict[str, dict[str, float]]
-) -> list[tuple[list[str], list[float]]]:
-    return [extract(text, lang, lex) for text, _ in rows]
+    texts: Sequence[str], langs: Sequence[str], lex: dict[str, dict[str, float]]
+) -> Featurized:
+    out = []
+    for text, lang in zip(texts, langs, strict=True):
+        reading = read(text, lang, lex)
+        out.append((names(reading, CHAR_N), reading.dense))
+    return out
 
 
-def to_matrix(feats: list[tuple[list[str], list[float]]], vocab: dict[str, int]) -> csr_matrix:
-    """Binary sparse features scaled to unit length, then the dense lexicon features."""
+def to_matrix(feats: Featurized, vocab: dict[str, int]) -> csr_matrix:
+    """Sparse feature counts over ``1/sqrt(total count)``, then the dense lexicon features —
+    exactly what :class:`SentimentModel` computes."""
     indptr, indices, values = [0], [], []
-    for names, _ in feats:
-        idx = sorted({vocab[n] for n in names if n in vocab})
-        scale = 1.0 / np.sqrt(len(idx)) if idx else 0.0
-        indices.extend(idx)
-        values.extend([scale] * len(idx))
+    for feature_names, _ in feats:
+        counts = Counter(vocab[n] for n in feature_names if n in vocab)
+        total = sum(counts.values())
+        scale = 1.0 / np.sqrt(total) if total else 0.0
+        for i in sorted(counts):
+            indices.append(i)
+            values.append(counts[i] * scale)
         indptr.append(len(indices))
     sparse = csr_matrix((values, indices, indptr), shape=(len(feats), len(vocab)))
     dense = csr_matrix(np.array([d for _, d in feats], dtype=np.float64))
     return hstack([sparse, dense]).tocsr()
 
 
+def tune_offsets(model: LogisticRegression, x: csr_matrix, gold: list[str]) -> np.ndarray:
+    """Intercept shifts for (neg, neu, pos) that maximise macro-F1 on ``x`` (neu stays put)."""
+    scores = model.decision_function(x)
+    best = (-1.0, np.zeros(3))
+    for d_neg, d_pos in product(OFFSETS, OFFSETS):
+        shift = np.array([d_neg, 0.0, d_pos])
+        pred = [CLASSES[i] for i in (scores + shift).argmax(axis=1)]
+        f1 = f1_score(gold, pred, average="macro")
+        if f1 > best[0] + 1e-9:
+            best = (f1, shift)
+    return best[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shared", help="the shared folder (default: ALLSANG_SHARED_DIR)")
     parser.add_argument("--out", type=Path, default=PACKAGE / "model")
-    parser.add_argument("--c", type=float, default=None, help="fix C instead of picking on dev")
+    parser.add_argument("--c", type=float, help="fix C instead of picking it on dev")
     args = parser.parse_args()
     shared = shared_dir(args.shared)
     lex = build_lexicons(shared)
 
     train_no, dev_no = load_norec(shared, "train"), load_norec(shared, "dev")
-    train_sv, dev_sv = load_absa(shared, "train"), load_absa(shared, "dev")
-    f_train = featurize(train_no, "nb", lex) + featurize(train_sv, "sv", lex)
-    y_train = [label for _, label in train_no + train_sv]
-    weights = [1.0] * len(train_no) + [ABSA_WEIGHT] * len(train_sv)
-    df = Counter(n for names, _ in f_train for n in set(names))
+    train_sv = load_absa(shared, "train")
+    lexical = lexicon_examples(lex)
+    texts = [t for t, _ in train_no] + [t for t, _ in train_sv] + [w for w, _, _ in lexical]
+    langs = ["nb"] * len(train_no) + ["sv"] * len(train_sv) + [g for _, _, g in lexical]
+    y_train = [y for _, y in train_no] + [y for _, y in train_sv] + [y for _, y, _ in lexical]
+    weights = (
+        [1.0] * len(train_no) + [ABSA_WEIGHT] * len(train_sv) + [LEXICON_WEIGHT] * len(lexical)
+    )
+    f_train = featurize(texts, langs, lex)
+    df = Counter(n for feature_names, _ in f_train for n in set(feature_names))
     vocab = {n: i for i, n in enumerate(sorted(n for n, c in df.items() if c >= MIN_DF))}
     x_train = to_matrix(f_train, vocab)
-    x_dev_no = to_matrix(featurize(dev_no, "nb", lex), vocab)
-    x_dev_sv = to_matrix(featurize(dev_sv, "sv", lex), vocab)
-    y_dev_no = [label for _, label in dev_no]
-    y_dev_sv = [label for _, label in dev_sv]
+    x_dev = to_matrix(featurize([t for t, _ in dev_no], ["nb"] * len(dev_no), lex), vocab)
+    y_dev = [y for _, y in dev_no]
 
     best: tuple[float, float, LogisticRegression] | None = None
-    for c in [args.c] if args.c else [0.5, 1.0, 2.0, 4.0]:
-        model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
+    for c in [args.c] if args.c else C_GRID:
+        model = LogisticRegression(C=c, class_weight="balanced", max_iter=3000)
         model.fit(x_train, y_train, sample_weight=weights)
-        f1_no = f1_score(y_dev_no, model.predict(x_dev_no), average="macro")
-        f1_sv = f1_score(y_dev_sv, model.predict(x_dev_sv), average="macro")
-        print(f"C={c}: NoReC dev macro-F1 {f1_no:.3f}, ABSAbank dev {f1_sv:.3f}", flush=True)
-        if best is None or f1_no > best[0]:
-            best = (f1_no, c, model)
+        f1 = f1_score(y_dev, model.predict(x_dev), average="macro")
+        print(f"C={c}: NoReC dev macro-F1 {f1:.3f}", flush=True)
+        if best is None or f1 > best[0]:
+            best = (f1, c, model)
     assert best is not None
     _, c, model = best
     assert tuple(model.classes_) == CLASSES
+    shift = tune_offsets(model, x_dev, y_dev)
+    intercept = model.intercept_ + shift
+    tuned = [CLASSES[i] for i in (model.decision_function(x_dev) + shift).argmax(axis=1)]
+    print(f"intercept shift {shift.tolist()}: dev {f1_score(y_dev, tuned, average='macro'):.3f}")
 
     args.out.mkdir(parents=True, exist_ok=True)
-    names = sorted(vocab, key=vocab.__getitem__)
+    feature_names = sorted(vocab, key=vocab.__getitem__)
     coef = model.coef_.astype("<f4")  # (classes, features + dense)
     # No training text has emoji, so their learned weights are noise: give emoji polarity the
     # weight the model learned for word polarity from the lexicons.
+    n = len(feature_names)
     for emoji_feature, word_feature in (("emoji_pos", "lex_pos"), ("emoji_neg", "lex_neg")):
-        coef[:, len(names) + DENSE.index(emoji_feature)] = coef[
-            :, len(names) + DENSE.index(word_feature)
-        ]
+        coef[:, n + DENSE.index(emoji_feature)] = coef[:, n + DENSE.index(word_feature)]
     # Drop features whose weights are all tiny: they never change a prediction.
-    keep = np.abs(coef[:, : len(names)]).max(axis=0) >= 1e-3
-    kept_names = [n for n, k in zip(names, keep, strict=True) if k]
-    kept = np.concatenate([coef[:, : len(names)][:, keep], coef[:, len(names) :]], axis=1)
-    blob = np.concatenate([kept.T.ravel(), model.intercept_.astype("<f4")])
+    keep = np.abs(coef[:, :n]).max(axis=0) >= 2e-3
+    kept_names = [f for f, k in zip(feature_names, keep, strict=True) if k]
+    kept = np.concatenate([coef[:, :n][:, keep], coef[:, n:]], axis=1)
+    blob = np.concatenate([kept.T.ravel(), intercept.astype("<f4")])
     (args.out / "weights.bin").write_bytes(blob.astype("<f4").tobytes())
     meta = {
-        "format": 1,
+        "format": 2,
         "classes": list(CLASSES),
         "features": kept_names,
+        "char_n": list(CHAR_N),
         "dense": list(DENSE),
         "C": c,
+        "intercept_shift": shift.tolist(),
         "lexicons": lex,
         "provenance": {
-            "train": ["NoReC_sentence 3class/train.json", "ABSAbank-Imm train (stance mapped)"],
+            "train": [
+                "NoReC_sentence 3class/train.json",
+                f"ABSAbank-Imm train (stance mapped, weight {ABSA_WEIGHT})",
+                f"AFINN sv/da/no + VADER-sv entries |v|>={LEXICON_MIN} (weight {LEXICON_WEIGHT})",
+            ],
+            "tuned_on": "NoReC_sentence 3class/dev.json",
             "lexicons": ["AFINN sv/da/no/en/emoticon (Apache-2.0)", "asent VADER-sv (MIT)"],
             "script": "scripts/train_sentiment.py",
         },
     }
     (args.out / "model.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
-    print(f"C={c}: {len(kept_names)} sparse features kept of {len(names)}; wrote {args.out}")
+    print(f"C={c}: {len(kept_names)} sparse features kept of {n}; wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -27,9 +27,12 @@ from allsang.settings import Settings
 def ingest(listen: bool, consume: bool, consumers: int) -> None:
     """Run the ingest coordinator and pipeline consumers (scale-out: beside `allsang web`)."""
     from allsang.cli.serve import _serve
+    from allsang.listening.enrich import ListeningEnricher
 
     settings = settings_with()
-    options = IngestOptions(listen=listen, consume=consume, consumers=consumers)
+    options = IngestOptions(
+        listen=listen, consume=consume, consumers=consumers, enrichers=[ListeningEnricher()]
+    )
     run(_serve(settings, demo=False, web=False, worker=False, ingest=options))
 
 
@@ -38,12 +41,13 @@ async def _import(
 ) -> None:
     from allsang.ingest.importer import import_channel, import_file, read_source
     from allsang.ingest.pipeline import Pipeline
+    from allsang.listening.enrich import ListeningEnricher
     from allsang.runtime import open_runtime
 
     source = read_source(path, fmt)
     async with open_runtime(settings) as runtime:
         ref = await import_channel(runtime.db, fmt, channel_id=channel, workspace=workspace)
-        pipeline = Pipeline(runtime.db)
+        pipeline = Pipeline(runtime.db, enrichers=[ListeningEnricher()])
         stderr = click.get_text_stream("stderr")
         label = f"Importing {path.name}"
         with click.progressbar(length=source.total, label=label, file=stderr) as bar:

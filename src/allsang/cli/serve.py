@@ -125,7 +125,10 @@ def serve(demo: bool, host: str | None, port: int | None) -> None:
         created = ensure_key_file(settings)
         if created:
             click.echo(f"Created the secret key file {created}; back it up with the database.")
-    run(_serve(settings, demo=demo, web=True, worker=True, ingest=IngestOptions()))
+    from allsang.listening.enrich import ListeningEnricher
+
+    ingest = IngestOptions(enrichers=[ListeningEnricher()])
+    run(_serve(settings, demo=demo, web=True, worker=True, ingest=ingest))
 
 
 @click.command()

@@ -4,8 +4,8 @@ Built from stored ``(text, label)`` pairs (the storage comes later). Two effects
 
 * **override** — a later text that is (nearly) the same as a corrected one, by token-set
   Jaccard similarity ≥ ``threshold``, gets the corrected label outright (reposts, templates);
-* **nudge** — each correction moves the weights of its features towards its label by one
-  perceptron-style step, so similar texts that share words lean the same way.
+* **nudge** — each correction moves the weights of its word and word-pair features towards
+  its label by one gradient step, so similar texts that share words lean the same way.
 """
 
 from __future__ import annotations
@@ -55,6 +55,10 @@ class Corrections:
         if not idx:
             return
         logits = np.array(self.model.logits(idx, dense)) + self.nudge(idx)
+        # Only words and word pairs are nudged: character n-grams are shared by unrelated
+        # words, so nudging them would shift texts that have nothing to do with the correction.
+        names = self.model.names
+        idx = [i for i in idx if not names[i].startswith("c:")]
         probs = np.exp(logits - logits.max())
         probs /= probs.sum()
         target = np.zeros(len(LABELS))
