@@ -3,12 +3,15 @@ against local servers, health, pause, reconnect and removal."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select, update
@@ -176,6 +179,7 @@ class FakeInstance:
             self._verify
         )
         server.expect_request("/api/v1/notifications").respond_with_handler(self._notifications)
+        server.expect_request("/oauth/authorize").respond_with_handler(self._authorize)
 
     @property
     def url(self) -> str:
@@ -193,6 +197,11 @@ class FakeInstance:
             "client_secret": f"secret-{len(self.apps)}",
         }
         return Response(json.dumps(body), content_type="application/json")
+
+    def _authorize(self, request: Request) -> Response:
+        """The person logs in and allows access at once: back to Allsang with a code."""
+        query = urlencode({"code": "good-code", "state": request.args["state"]})
+        return Response(status=302, headers={"Location": f"{request.args['redirect_uri']}?{query}"})
 
     def _token(self, request: Request) -> Response:
         form = dict(request.form)
@@ -225,6 +234,14 @@ class FakeInstance:
         return Response(json.dumps(page), content_type="application/json")
 
 
+def _consent_url(response: httpx.Response) -> str:
+    """Where the page sends the browser: the instance's consent page."""
+    assert response.status_code == 200, response.text
+    match = re.search(r'http-equiv="refresh" content="0; url=([^"]+)"', response.text)
+    assert match, "no refresh to the instance"
+    return html.unescape(match.group(1))
+
+
 def _state_from(location: str) -> str:
     return parse_qs(urlsplit(location).query)["state"][0]
 
@@ -235,8 +252,7 @@ async def test_an_editor_connects_a_mastodon_account_through_oauth(
     fake = FakeInstance(httpserver)
     editor = await client_as("editor")
     started = await editor.post("/channels/mastodon", data={"instance": fake.url})
-    assert started.status_code == 303
-    location = started.headers["location"]
+    location = _consent_url(started)
     assert location.startswith(f"{fake.url}/oauth/authorize?")
     query = parse_qs(urlsplit(location).query)
     assert query["client_id"] == ["client-1"]
@@ -287,7 +303,7 @@ async def test_a_wrong_or_foreign_oauth_state_is_refused(
     fake = FakeInstance(httpserver)
     editor, admin = await client_as("editor"), await client_as("admin")
     started = await editor.post("/channels/mastodon", data={"instance": fake.url})
-    state = _state_from(started.headers["location"])
+    state = _state_from(_consent_url(started))
     channel_id, _dot, _secret = state.partition(".")
     for who, params in (
         (editor, {"code": "good-code", "state": f"{channel_id}.guessed"}),
@@ -382,12 +398,12 @@ async def test_reconnect_needed_is_shown_to_those_who_may_reconnect_and_fixed_by
     assert (await contributor.post(f"/channels/{channel.id}/reconnect")).status_code == 403
 
     started = await editor.post(f"/channels/{channel.id}/reconnect")
-    assert started.status_code == 303
-    assert parse_qs(urlsplit(started.headers["location"]).query)["client_id"] == ["client-9"]
+    consent = _consent_url(started)
+    assert parse_qs(urlsplit(consent).query)["client_id"] == ["client-9"]
     assert fake.apps == []  # the app registered before is used again
     done = await editor.get(
         "/channels/mastodon/callback",
-        params={"code": "good-code", "state": _state_from(started.headers["location"])},
+        params={"code": "good-code", "state": _state_from(consent)},
     )
     assert done.headers["location"] == f"/channels/{channel.id}?ok=reconnected"
     async with runtime.db.read() as session:

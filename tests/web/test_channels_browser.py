@@ -1,6 +1,7 @@
-"""Done when: a newcomer connects an RSS feed from the web interface (a feed served by a local
-server), one ingest pass runs, and the channel shows healthy with its messages, which are in
-the database. In Debian's Chromium, with axe-core on every page of the flow."""
+"""Done when: a newcomer connects an RSS feed and a Mastodon account from the web interface
+(against local servers), one ingest pass runs, and the channels show healthy with their
+messages, which are in the database threaded into conversations where they should be. In
+Debian's Chromium, with axe-core on every page of the flow."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from allsang.settings import Settings
 from tests.conftest import TEST_KEY
 from tests.web.conftest import PASSWORD
 from tests.web.test_browser import AXE, CHROMIUM, _serious_violations, server  # noqa: F401
-from tests.web.test_channels import ingest_once, serve_feed
+from tests.web.test_channels import FakeInstance, ingest_once, serve_feed
 
 pytestmark = pytest.mark.browser
 
@@ -42,7 +43,7 @@ async def _ingest_pass(settings: Settings) -> tuple[int, list[tuple[str, int | N
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
-def test_a_newcomer_connects_a_feed_and_sees_its_messages_arrive(
+def test_a_newcomer_connects_a_feed_and_a_mastodon_account_and_sees_messages_arrive(
     server: str,  # noqa: F811
     settings: Settings,
     httpserver: HTTPServer,
@@ -50,6 +51,7 @@ def test_a_newcomer_connects_a_feed_and_sees_its_messages_arrive(
     from playwright.sync_api import expect, sync_playwright
 
     feed_url = serve_feed(httpserver)
+    fake = FakeInstance(httpserver)
     problems: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -88,7 +90,7 @@ def test_a_newcomer_connects_a_feed_and_sees_its_messages_arrive(
 
         # Playwright's sync API keeps an event loop in this thread; the pass gets its own.
         with ThreadPoolExecutor(1) as pool:
-            stored, rows = pool.submit(asyncio.run, _ingest_pass(settings)).result()
+            stored, articles = pool.submit(asyncio.run, _ingest_pass(settings)).result()
         assert stored == 21
 
         page.reload()
@@ -104,10 +106,27 @@ def test_a_newcomer_connects_a_feed_and_sees_its_messages_arrive(
         page.get_by_role("navigation", name="Team").get_by_role("link", name="Quarantine").click()
         expect(page.locator("main")).to_contain_text("Nothing is in quarantine.")
         problems += _serious_violations(page)
+
+        # Mastodon: off to the instance to allow access, and back.
+        page.goto(f"{server}/channels/connect")
+        page.get_by_label("Mastodon server").first.fill(fake.url)
+        page.get_by_role("button", name="Continue on Mastodon").click()
+        expect(page.get_by_role("status")).to_contain_text("The channel is connected.")
+        expect(page.locator("dl.facts")).to_contain_text("@noiob@awoo.space")
+        problems += _serious_violations(page)
+
+        with ThreadPoolExecutor(1) as pool:
+            stored, rows = pool.submit(asyncio.run, _ingest_pass(settings)).result()
+        assert stored == 2
+        page.reload()
+        expect(page.locator("dl.facts .badge")).to_have_text("Active")
         browser.close()
 
     # Articles are stored as such; they open no conversation (nobody wrote to us).
-    assert len(rows) == 21
-    assert {kind for kind, _conversation in rows} == {"article"}
-    assert {conversation for _kind, conversation in rows} == {None}
+    assert len(articles) == 21
+    assert {kind for kind, _conversation in articles} == {"article"}
+    assert {conversation for _kind, conversation in articles} == {None}
+    # The mention and the reply to it from Mastodon share one conversation.
+    mastodon = [conversation for kind, conversation in rows if kind != "article"]
+    assert len(mastodon) == 2 and len(set(mastodon)) == 1 and None not in mastodon
     assert not problems, "\n".join(problems)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from babel.dates import format_timedelta
 from fastapi import APIRouter, Depends, Form, Query, Request
 from sqlalchemy import func, select
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from allsang import channels, i18n
 from allsang.connectors.base import ChannelContext, ConnectorError
@@ -298,7 +298,21 @@ async def connect_mastodon(
             ip=client_ip(request),
         )
         state = channels.begin_oauth(channel, viewer.actor, redirect_uri)
-    return RedirectResponse(authorize_url(app, state=state), status_code=303)
+    return _to_instance(request, app, state)
+
+
+def _to_instance(request: Request, app: OAuthApp, state: str) -> Response:
+    """Send the person to the instance's consent page (see ``channels/authorize.html`` for
+    why this is a page and not a redirect)."""
+    return render(
+        request,
+        "channels/authorize.html",
+        {
+            "authorize_url": authorize_url(app, state=state),
+            "host": instance_host(app.instance),
+            "section": "team",
+        },
+    )
 
 
 @router.get("/mastodon/callback")
@@ -609,7 +623,7 @@ async def reconnect_channel(
                 runtime.secrets, {**credentials, **app_fields}
             )
         state = channels.begin_oauth(row, viewer.actor, redirect_uri)
-    return RedirectResponse(authorize_url(app, state=state), status_code=303)
+    return _to_instance(request, app, state)
 
 
 @router.post("/{channel_id}/delete")
