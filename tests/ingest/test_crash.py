@@ -1,7 +1,7 @@
 """SIGKILL the ingest process in the middle of a batch, restart it: nothing lost, nothing twice.
 
 Runs ``allsang ingest`` (through ``crash_process.py``) against this test's database with a
-replay channel over 20,000 generated messages, on the in-process stream and on JetStream.
+replay channel over 10,000 generated messages, on the in-process stream and on JetStream.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from allsang.db.models import Channel, Message, Workspace
 from allsang.ingest.stream import JetStreamConfig, JetStreamStream
 from allsang.settings import Settings
 
-TOTAL = 20_000
+TOTAL = 10_000
 PROCESS = Path(__file__).with_name("crash_process.py")
 REPOSITORY = Path(__file__).resolve().parents[2]
 
