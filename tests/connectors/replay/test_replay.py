@@ -120,3 +120,25 @@ def test_a_channel_without_a_path_is_a_permanent_error(tmp_path: Path) -> None:
 async def test_a_missing_file_is_a_permanent_error(tmp_path: Path) -> None:
     with pytest.raises(PermanentError, match="cannot read"):
         await collect(connector(tmp_path / "missing.jsonl"), {})
+
+
+async def test_retime_makes_the_first_round_read_as_now_and_keeps_ids(tmp_path: Path) -> None:
+    path = write(tmp_path / "m.jsonl", [message("1"), message("2", in_reply_to="1"), b"oops"])
+    replay = connector(path, retime=True)
+    (batch,) = await collect(replay, {})
+    items = [
+        replay.normalise(item) if isinstance(item.payload, dict) else item for item in batch.items
+    ]
+    first, second = items[0], items[1]
+    assert (first.external_id, second.in_reply_to) == ("1", "1")
+    assert datetime.now(UTC) - first.created_at < timedelta(minutes=1)
+    assert items[2].payload == b"oops\n"  # still handed on, for the quarantine
+
+
+async def test_loop_rate_paces_the_rounds_after_the_first(tmp_path: Path) -> None:
+    path = write(tmp_path / "m.jsonl", [message(str(n)) for n in range(3)])
+    replay = connector(path, loop=True, rate=0, loop_rate=20)
+    started = time.monotonic()
+    batches = await collect(replay, {}, limit=5)  # round 0, the round marker, 3 of round 1
+    assert sum(len(b.items) for b in batches) == 6
+    assert time.monotonic() - started >= 0.09  # three messages at 20/s after the first
