@@ -1,7 +1,9 @@
-"""``allsang serve --demo`` works from nothing: the README's first command."""
+"""``allsang serve --demo`` works from nothing: the README's first command, with the demo
+stream flowing into the inbox."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -13,8 +15,23 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
+from allsang.db import Database
+from allsang.db.models import Conversation, Message
 from allsang.settings import Settings
+
+
+async def _demo_counts(url: str) -> tuple[int, int]:
+    """Messages and conversations the demo stream has stored so far."""
+    db = Database.unpooled(url)
+    try:
+        async with db.read() as session:
+            messages = await session.scalar(select(func.count(Message.id)))
+            conversations = await session.scalar(select(func.count(Conversation.id)))
+    finally:
+        await db.dispose()
+    return messages or 0, conversations or 0
 
 
 def _free_port() -> int:
@@ -74,6 +91,19 @@ def test_serve_demo_prints_logins_that_work_and_stops_cleanly(
             home = client.get("/")
             assert home.status_code == 200
             assert "Astrid Lindqvist" in home.text
+
+        url = (
+            settings.database_url
+            if not settings.is_sqlite
+            else (f"sqlite+aiosqlite:///{tmp_path / 'fresh' / 'allsang.db'}")
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            messages, conversations = asyncio.run(_demo_counts(url))
+            if messages >= 20 and conversations >= 1:
+                break
+            assert time.monotonic() < deadline, f"the demo stream stored {messages} messages"
+            time.sleep(0.5)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     finally:

@@ -1,8 +1,12 @@
 """The demo workspace behind ``allsang serve --demo``.
 
-Seeding is idempotent: the workspace, departments and people are created once; each start
-gives the demo people fresh random passwords and prints them, so the printed logins always
-work and no fixed password ever ships with the product.
+Seeding is idempotent: the workspace, departments, people and the demo stream are created
+once; each start gives the demo people fresh random passwords and prints them, so the printed
+logins always work and no fixed password ever ships with the product.
+
+The demo stream is a replay channel over the bundled sample (``messages.jsonl``, 2,000+
+messages in six languages): it streams the sample over about three minutes, as if it were
+happening now, and then keeps the workspace alive with a message every few seconds.
 """
 
 from __future__ import annotations
@@ -10,16 +14,33 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from allsang import audit
 from allsang.authz import Actor
-from allsang.db.models import Department, DepartmentMember, Membership, Person, Workspace
+from allsang.db.models import (
+    Channel,
+    Department,
+    DepartmentMember,
+    Membership,
+    Person,
+    Workspace,
+)
 from allsang.runtime import Runtime
 
 DEMO_SLUG = "demo"
 DEPARTMENTS = ("Customer service", "Marketing", "Sales", "HR", "Communications")
+SAMPLE = Path(__file__).parent / "messages.jsonl"
+STREAM_NAME = "Nordlys demo stream"
+STREAM_CONFIG = {
+    "rate": 12,  # the whole sample in about three minutes
+    "loop": True,
+    "loop_rate": 0.2,  # then one message every five seconds
+    "retime": True,
+}
 
 # (e-mail, name, role, departments, interface language)
 PEOPLE = (
@@ -105,4 +126,26 @@ async def seed_demo(runtime: Runtime) -> list[DemoLogin]:
             workspace.id,
             workspace_id=workspace.id,
         )
+        await _ensure_stream(session, workspace.id, departments["Customer service"].id)
     return logins
+
+
+async def _ensure_stream(session: AsyncSession, workspace_id: int, department_id: int) -> None:
+    """Create the demo stream once; point it at this installation's copy of the sample."""
+    channel = await session.scalar(
+        select(Channel).where(Channel.workspace_id == workspace_id, Channel.name == STREAM_NAME)
+    )
+    config = {**STREAM_CONFIG, "path": str(SAMPLE)}
+    if channel is None:
+        session.add(
+            Channel(
+                workspace_id=workspace_id,
+                network="replay",
+                name=STREAM_NAME,
+                account="nordlys",
+                department_id=department_id,
+                config=config,
+            )
+        )
+    elif channel.config.get("path") != config["path"]:
+        channel.config = {**channel.config, "path": config["path"]}
