@@ -115,13 +115,14 @@ slowest = [0.0]
 @example("(a OR b) " * 1000)
 @given(st.lists(QUERY_ALPHABET, max_size=40).map("".join) | st.text(max_size=200))
 def _fuzz_parser(q: str) -> None:
-    start = time.perf_counter()
+    # CPU time of this thread: what the parser costs, not how busy the shared machine is.
+    start = time.thread_time()
     try:
         compile_queries([("q", q)]).match("volvo 🔥 bil")
     except QuerySyntaxError as exc:
         assert exc.column >= 1
         assert exc.reason
-    slowest[0] = max(slowest[0], time.perf_counter() - start)
+    slowest[0] = max(slowest[0], time.thread_time() - start)
 
 
 def test_parser_fuzz_never_crashes_nor_takes_100_ms() -> None:
