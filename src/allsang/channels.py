@@ -20,12 +20,14 @@ Contracts:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import re
 import secrets as token_source
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import select
@@ -43,7 +45,7 @@ from allsang.ingest.message import (
     clean_text,
     validate_message,
 )
-from allsang.ingest.pipeline import ChannelRef, Normaliser, Pipeline
+from allsang.ingest.pipeline import ChannelRef, Enricher, Normaliser, Pipeline
 from allsang.runtime import Runtime
 from allsang.secretbox import SecretBox
 
@@ -331,6 +333,22 @@ async def webhook_channels(
     return found
 
 
+# Ingest ---------------------------------------------------------------------------------------
+
+
+@cache
+def _enrichers() -> tuple[Enricher, ...]:
+    from allsang.listening.enrich import ListeningEnricher
+
+    return (ListeningEnricher(),)
+
+
+async def ingest_pipeline(runtime: Runtime) -> Pipeline:
+    """The pipeline as ``allsang ingest`` and ``serve`` run it, with the listening enricher
+    (its model is loaded once per process, off the event loop)."""
+    return Pipeline(runtime.db, enrichers=await asyncio.to_thread(_enrichers))
+
+
 # Quarantine -----------------------------------------------------------------------------------
 
 
@@ -412,7 +430,7 @@ async def reprocess(
     workspace_id = actor.workspace_id
     assert workspace_id is not None
     result = ReprocessResult()
-    pipeline = Pipeline(runtime.db)
+    pipeline = await ingest_pipeline(runtime)
     for item, channel in await open_quarantine(runtime, workspace_id, item_ids):
         outcome = await _normalise(runtime, item, channel)
         message_id: int | None = None

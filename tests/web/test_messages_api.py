@@ -74,6 +74,8 @@ async def test_it_ingests_one_message_and_counts_a_repeat_as_a_duplicate(
     assert channel.config == {"source": "webhook", "listen": False}
     assert stored.channel_id == channel.id and stored.lang == "sv"
     assert stored.extra["score"] == 7  # extra fields are kept
+    # Enriched like every connector's messages (the listening engine's sentiment).
+    assert stored.sentiment in ("pos", "neu", "neg") and stored.extra["lang_source"] == "connector"
     assert created == 1
 
 

@@ -23,7 +23,7 @@ from allsang import channels
 from allsang.connectors.base import RawItem
 from allsang.db.models import Channel, Contact, Conversation, Message
 from allsang.ingest.message import NormalisedMessage
-from allsang.ingest.pipeline import IngestResult, Pipeline
+from allsang.ingest.pipeline import IngestResult
 from allsang.web.errors import problem
 from allsang.web.routes.api import Problem
 from allsang.web.viewer import Viewer, require, runtime_of
@@ -149,7 +149,7 @@ async def ingest_messages(
             RawItem(item, source="webhook")
         )
     refs = await channels.webhook_channels(runtime, viewer.actor, set(groups))
-    pipeline = Pipeline(runtime.db)
+    pipeline = await channels.ingest_pipeline(runtime)
     total = IngestResult()
     for network, items in groups.items():
         total.add(await pipeline.ingest(refs[network], items, channels.webhook_normalise))
