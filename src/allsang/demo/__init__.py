@@ -35,6 +35,17 @@ DEMO_SLUG = "demo"
 DEPARTMENTS = ("Customer service", "Marketing", "Sales", "HR", "Communications")
 SAMPLE = Path(__file__).parent / "messages.jsonl"
 STREAM_NAME = "Nordlys demo stream"
+# Listening queries the demo starts with (name, query in the query language).
+QUERIES = (
+    ("Nordlys", "nordlys OR #nordlys OR @nordlys"),
+    ("Delays and cancellations", "försen* OR forsink* OR myöhä* OR delay* OR inställ* OR innstil*"),
+    (
+        "Ticket app",
+        "(app OR appen OR appi OR sovellus*) AND (biljett* OR billett* OR billet* OR lippu* OR "
+        "ticket* OR logga OR login OR krasch* OR crash*)",
+    ),
+    ("Press", 'journalist* OR reporter* OR toimittaja* OR "en kommentar" OR pressekontakt'),
+)
 STREAM_CONFIG = {
     "rate": 12,  # the whole sample in about three minutes
     "loop": True,
@@ -127,6 +138,7 @@ async def seed_demo(runtime: Runtime) -> list[DemoLogin]:
             workspace_id=workspace.id,
         )
         await _ensure_stream(session, workspace.id, departments["Customer service"].id)
+        await _ensure_queries(session, workspace.id)
     return logins
 
 
@@ -149,3 +161,12 @@ async def _ensure_stream(session: AsyncSession, workspace_id: int, department_id
         )
     elif channel.config.get("path") != config["path"]:
         channel.config = {**channel.config, "path": config["path"]}
+
+
+async def _ensure_queries(session: AsyncSession, workspace_id: int) -> None:
+    from allsang.listening.store import list_queries, save_query
+
+    if await list_queries(session, workspace_id):
+        return
+    for name, query in QUERIES:
+        await save_query(session, workspace_id, name=name, query=query, fold=True)
