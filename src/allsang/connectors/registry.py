@@ -4,6 +4,9 @@ A package adds a network by declaring, in its ``pyproject.toml``::
 
     [project.entry-points."allsang.connectors"]
     mynetwork = "my_package.connector:MyNetworkConnector"
+
+The entry point's name is the network's name: :func:`connector_class` imports only the
+connector it is asked for, since some SDKs take seconds to import.
 """
 
 from __future__ import annotations
@@ -38,9 +41,12 @@ def connector_classes() -> dict[str, type[Connector]]:
     return found
 
 
+@cache
 def connector_class(network: str) -> type[Connector]:
-    try:
-        return connector_classes()[network]
-    except KeyError:
-        known = ", ".join(sorted(connector_classes())) or "none"
-        raise UnknownNetwork(f"no connector for {network!r} (installed: {known})") from None
+    """The connector class for one network, loading that connector alone."""
+    for entry in entry_points(group=GROUP, name=network):
+        cls = entry.load()
+        if cls.network == network:
+            return cls
+    known = ", ".join(sorted(e.name for e in entry_points(group=GROUP))) or "none"
+    raise UnknownNetwork(f"no connector for {network!r} (installed: {known})")
