@@ -15,8 +15,9 @@ Training data:
 
 Danish LCC is kept out: it is the unseen-language test. Lexicons: AFINN sv/da/no/en and
 emoticons (Apache-2.0), VADER-sv from asent (MIT), and the project's ``extra_lexicon.json``
-(emoji, Finnish). The regularisation ``C`` is picked on NoReC dev; then the class intercepts
-are shifted by the offsets that maximise NoReC dev macro-F1 (the neutral threshold).
+(emoji, Finnish). The regularisation ``C`` is picked on NoReC dev (the smallest C within
+``TIE`` of the best score). Everything is
+deterministic (lbfgs, no random state), so a rerun writes the same model.
 
 Writes ``model.json`` (vocabulary, classes, lexicons, settings, provenance) and
 ``weights.bin`` (little-endian float32 coefficients, then intercepts) into
@@ -30,7 +31,6 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +56,8 @@ CHAR_N = (3, 5)
 ABSA_WEIGHT = 0.3
 LEXICON_WEIGHT = 0.1
 LEXICON_MIN = 2.0  # |valence| of a lexicon entry that makes it a pseudo-example
-C_GRID = (0.25, 0.5, 1.0, 2.0)
-OFFSETS = np.round(np.arange(-1.0, 1.01, 0.1), 2)
+C_GRID = (0.5, 1.0, 2.0)
+TIE = 0.005  # dev macro-F1 differences treated as equal when picking C
 
 
 def build_lexicons(shared: Path) -> dict[str, dict[str, float]]:
@@ -123,19 +123,6 @@ def to_matrix(feats: Featurized, vocab: dict[str, int]) -> csr_matrix:
     return hstack([sparse, dense]).tocsr()
 
 
-def tune_offsets(model: LogisticRegression, x: csr_matrix, gold: list[str]) -> np.ndarray:
-    """Intercept shifts for (neg, neu, pos) that maximise macro-F1 on ``x`` (neu stays put)."""
-    scores = model.decision_function(x)
-    best = (-1.0, np.zeros(3))
-    for d_neg, d_pos in product(OFFSETS, OFFSETS):
-        shift = np.array([d_neg, 0.0, d_pos])
-        pred = [CLASSES[i] for i in (scores + shift).argmax(axis=1)]
-        f1 = f1_score(gold, pred, average="macro")
-        if f1 > best[0] + 1e-9:
-            best = (f1, shift)
-    return best[1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shared", help="the shared folder (default: ALLSANG_SHARED_DIR)")
@@ -161,21 +148,18 @@ def main() -> None:
     x_dev = to_matrix(featurize([t for t, _ in dev_no], ["nb"] * len(dev_no), lex), vocab)
     y_dev = [y for _, y in dev_no]
 
-    best: tuple[float, float, LogisticRegression] | None = None
+    fitted: list[tuple[float, float, LogisticRegression]] = []
     for c in [args.c] if args.c else C_GRID:
         model = LogisticRegression(C=c, class_weight="balanced", max_iter=3000)
         model.fit(x_train, y_train, sample_weight=weights)
         f1 = f1_score(y_dev, model.predict(x_dev), average="macro")
         print(f"C={c}: NoReC dev macro-F1 {f1:.3f}", flush=True)
-        if best is None or f1 > best[0]:
-            best = (f1, c, model)
-    assert best is not None
-    _, c, model = best
+        fitted.append((f1, c, model))
+    # The most regularised C within TIE of the best dev score: a difference that small is
+    # noise on 1,411 sentences, and the stronger prior generalises better to other languages.
+    top = max(f1 for f1, _, _ in fitted)
+    _, c, model = min((f for f in fitted if f[0] >= top - TIE), key=lambda f: f[1])
     assert tuple(model.classes_) == CLASSES
-    shift = tune_offsets(model, x_dev, y_dev)
-    intercept = model.intercept_ + shift
-    tuned = [CLASSES[i] for i in (model.decision_function(x_dev) + shift).argmax(axis=1)]
-    print(f"intercept shift {shift.tolist()}: dev {f1_score(y_dev, tuned, average='macro'):.3f}")
 
     args.out.mkdir(parents=True, exist_ok=True)
     feature_names = sorted(vocab, key=vocab.__getitem__)
@@ -189,7 +173,7 @@ def main() -> None:
     keep = np.abs(coef[:, :n]).max(axis=0) >= 2e-3
     kept_names = [f for f, k in zip(feature_names, keep, strict=True) if k]
     kept = np.concatenate([coef[:, :n][:, keep], coef[:, n:]], axis=1)
-    blob = np.concatenate([kept.T.ravel(), intercept.astype("<f4")])
+    blob = np.concatenate([kept.T.ravel(), model.intercept_.astype("<f4")])
     (args.out / "weights.bin").write_bytes(blob.astype("<f4").tobytes())
     meta = {
         "format": 2,
@@ -198,7 +182,6 @@ def main() -> None:
         "char_n": list(CHAR_N),
         "dense": list(DENSE),
         "C": c,
-        "intercept_shift": shift.tolist(),
         "lexicons": lex,
         "provenance": {
             "train": [
@@ -206,7 +189,7 @@ def main() -> None:
                 f"ABSAbank-Imm train (stance mapped, weight {ABSA_WEIGHT})",
                 f"AFINN sv/da/no + VADER-sv entries |v|>={LEXICON_MIN} (weight {LEXICON_WEIGHT})",
             ],
-            "tuned_on": "NoReC_sentence 3class/dev.json",
+            "C_picked_on": "NoReC_sentence 3class/dev.json",
             "lexicons": ["AFINN sv/da/no/en/emoticon (Apache-2.0)", "asent VADER-sv (MIT)"],
             "script": "scripts/train_sentiment.py",
         },

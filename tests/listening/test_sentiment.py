@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from allsang.listening.sentiment import Corrections, analyse, default_model
+from allsang.listening.sentiment.features import read
 
 
 @pytest.mark.parametrize(
@@ -66,3 +67,20 @@ def test_corrections_nudge_similar_texts() -> None:
 def test_correction_labels_are_checked() -> None:
     with pytest.raises(ValueError, match="label"):
         Corrections([("text", "great")])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Filmen var ikke bra, men musikken var fantastisk!! :)",
+        "Kundtjänsten svarar aldrig. Aldrig! 😡 #fail @support https://x.example/a",
+        "bra bra bra ikke bra",
+    ],
+)
+def test_the_word_table_gives_exactly_the_linear_models_logits(text: str) -> None:
+    model = default_model()
+    idx, dense = model.features(text, "nb")
+    slow = model.logits(idx, dense)
+    for _ in range(2):  # the first pass fills the table, the second reads it
+        fast = model._fast_logits(read(text, "nb", model.lexicons))
+        assert fast == pytest.approx(slow, abs=1e-9)
