@@ -422,3 +422,96 @@ class ListeningState(Base):
     name: Mapped[str] = mapped_column(String(64))
     data: Mapped[bytes] = mapped_column(LargeBinary)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Wall(Base):
+    """A social-wall screen (SPEC §2G). Only the SHA-256 of the display token is stored.
+
+    ``moderation`` is ``auto`` (rules approve or reject) or ``manual`` (rules may reject; what
+    passes waits in the queue). ``cursor_message_id`` is the newest message already evaluated.
+    """
+
+    __tablename__ = "wall"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[int] = _id()
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    hashtag: Mapped[str] = mapped_column(String(100), default="")
+    event_url: Mapped[str] = mapped_column(Text, default="")
+    layout: Mapped[str] = mapped_column(String(10), default="grid")
+    background: Mapped[str] = mapped_column(String(7), default="#10162f")
+    foreground: Mapped[str] = mapped_column(String(7), default="#ffffff")
+    accent: Mapped[str] = mapped_column(String(7), default="#ffcc33")
+    logo_url: Mapped[str] = mapped_column(Text, default="")
+    moderation: Mapped[str] = mapped_column(String(10), default="manual")
+    display_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    cursor_message_id: Mapped[int] = mapped_column(BigId, default=0)
+    created_at: Mapped[datetime] = _created()
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WallSource(Base):
+    """Where a wall's posts come from: a listening query, a hashtag, a channel or own posts."""
+
+    __tablename__ = "wall_source"
+
+    id: Mapped[int] = _id()
+    wall_id: Mapped[int] = mapped_column(ForeignKey("wall.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    query_id: Mapped[int | None] = mapped_column(
+        ForeignKey("listening_query.id", ondelete="CASCADE")
+    )
+    hashtag: Mapped[str] = mapped_column(String(100), default="")
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("channel.id", ondelete="CASCADE"))
+
+
+class WallRule(Base):
+    """One automatic moderation rule; ``value`` depends on ``kind`` (see allsang.wall.rules)."""
+
+    __tablename__ = "wall_rule"
+
+    id: Mapped[int] = _id()
+    wall_id: Mapped[int] = mapped_column(ForeignKey("wall.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    value: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class WallItem(Base):
+    """A message's state on one wall: pending, approved, rejected or pinned."""
+
+    __tablename__ = "wall_item"
+    __table_args__ = (
+        UniqueConstraint("wall_id", "message_id"),
+        Index("ix_wall_item_state", "wall_id", "state"),
+    )
+
+    id: Mapped[int] = _id()
+    wall_id: Mapped[int] = mapped_column(ForeignKey("wall.id", ondelete="CASCADE"))
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"))
+    state: Mapped[str] = mapped_column(String(10))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = _created()
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WallEvent(Base):
+    """The append-only log a screen replays: ``add``, ``remove`` or ``pin`` of a message.
+
+    ``seq`` increases per wall (unique with the wall) and is the SSE event id.
+    """
+
+    __tablename__ = "wall_event"
+    __table_args__ = (UniqueConstraint("wall_id", "seq"),)
+
+    id: Mapped[int] = _id()
+    wall_id: Mapped[int] = mapped_column(ForeignKey("wall.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(BigId)
+    kind: Mapped[str] = mapped_column(String(10))
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = _created()
+
