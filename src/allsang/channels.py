@@ -345,8 +345,12 @@ def _enrichers() -> tuple[Enricher, ...]:
 
 async def ingest_pipeline(runtime: Runtime) -> Pipeline:
     """The pipeline as ``allsang ingest`` and ``serve`` run it, with the listening enricher
-    (its model is loaded once per process, off the event loop)."""
-    return Pipeline(runtime.db, enrichers=await asyncio.to_thread(_enrichers))
+    (its model is loaded once per process, off the event loop) and live-update hints."""
+    from allsang.live import live_hook
+
+    return Pipeline(
+        runtime.db, enrichers=await asyncio.to_thread(_enrichers), on_commit=[live_hook(runtime)]
+    )
 
 
 # Quarantine -----------------------------------------------------------------------------------

@@ -87,6 +87,11 @@ class Settings(BaseSettings):
         description="How often the ingest coordinator looks for channels added, changed, "
         "paused or removed.",
     )
+    broadcast_url: str = Field(
+        default="",
+        description="Live-update hints between processes. Empty: in-process (one `allsang "
+        "serve`). postgresql://… : LISTEN/NOTIFY, for separate web and ingest processes.",
+    )
     metrics_token: str = Field(
         default="",
         description="If set, GET /metrics needs `Authorization: Bearer <token>`.",

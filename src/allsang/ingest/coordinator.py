@@ -58,6 +58,7 @@ from allsang.errors import ConfigurationError
 from allsang.ingest import health
 from allsang.ingest.pipeline import ChannelRef, CommitHook, Enricher, Normaliser, Pipeline
 from allsang.ingest.stream import Stream, consume, open_stream
+from allsang.live import live_hook
 from allsang.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -351,7 +352,11 @@ async def run_ingest(
     coordinator = Coordinator(
         runtime, stream, tuning=options.tuning, connector_class=options.connector_class
     )
-    pipeline = Pipeline(runtime.db, enrichers=options.enrichers, on_commit=options.on_commit)
+    pipeline = Pipeline(
+        runtime.db,
+        enrichers=options.enrichers,
+        on_commit=[*options.on_commit, live_hook(runtime)],
+    )
     consumers_stop = asyncio.Event()
     consumers = [
         asyncio.create_task(

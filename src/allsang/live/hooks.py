@@ -1,0 +1,68 @@
+"""Hints for conversations: the topic naming and the ingest pipeline's commit hook.
+
+Topic ``workspace:<id>`` carries ``{"conversation": id, "seq": n}`` whenever a conversation of
+that workspace changed (new message, assignment, status, note, reply). ``seq`` is the
+conversation's ``updated_at`` in microseconds since the epoch: the same value live pages use as
+SSE event id, so a client's ``Last-Event-ID`` says from where to re-read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select
+
+from allsang.db import Database
+from allsang.db.models import Conversation, Message
+from allsang.ingest.pipeline import ChannelRef, CommitHook
+from allsang.live.broadcast import Broadcast, open_broadcast
+from allsang.runtime import Runtime
+
+
+def workspace_topic(workspace_id: int) -> str:
+    return f"workspace:{workspace_id}"
+
+
+def micros(at: datetime) -> int:
+    """An instant as integer microseconds since the epoch (the ``seq`` of hints and SSE ids)."""
+    return int(at.timestamp() * 1_000_000)
+
+
+def conversation_hint(conversation: Conversation) -> dict[str, int]:
+    return {"conversation": conversation.id, "seq": micros(conversation.updated_at)}
+
+
+async def publish_conversations(
+    broadcast: Broadcast, conversations: Iterable[Conversation]
+) -> None:
+    """Publish one hint per conversation, after the transaction that changed them committed."""
+    for conversation in conversations:
+        await broadcast.publish(
+            workspace_topic(conversation.workspace_id), conversation_hint(conversation)
+        )
+
+
+def commit_hook(db: Database, broadcast: Broadcast) -> CommitHook:
+    """An ingest ``on_commit`` hook: a hint per conversation the stored messages touched."""
+
+    async def hook(_channel: ChannelRef, message_ids: list[int]) -> None:
+        async with db.read() as session:
+            rows = await session.scalars(
+                select(Conversation)
+                .where(
+                    Conversation.id.in_(
+                        select(Message.conversation_id).where(Message.id.in_(message_ids))
+                    )
+                )
+                .order_by(Conversation.id)
+            )
+            touched = list(rows)
+        await publish_conversations(broadcast, touched)
+
+    return hook
+
+
+def live_hook(runtime: Runtime) -> CommitHook:
+    """The commit hook on this process's broadcast (``broadcast_url``); what ingest uses."""
+    return commit_hook(runtime.db, open_broadcast(runtime.settings.broadcast_url))
