@@ -52,6 +52,9 @@ ACTIONS: dict[str, str] = {
     # Listening: saved queries, their charts and alerts.
     "listening.view": "viewer",
     "listening.manage": "editor",
+    # Alerts: everyone sees them; admins choose where they go (Apprise URLs hold secrets).
+    "alerts.view": "viewer",
+    "alerts.manage": "admin",
     # Walls.
     "wall.display": "display",
 }

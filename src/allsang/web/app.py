@@ -14,6 +14,7 @@ from allsang.web.errors import install_error_handlers
 from allsang.web.metrics import Metrics, MetricsMiddleware, RouteTemplates
 from allsang.web.routes import (
     admin,
+    alerts,
     api,
     auth,
     channels,
@@ -62,6 +63,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         channels,
         quarantine,
         listening,
+        alerts,
         workspace,
         admin,
         health,
