@@ -57,6 +57,9 @@ ACTIONS: dict[str, str] = {
     "alerts.manage": "admin",
     # Walls.
     "wall.display": "display",
+    "wall.view": "viewer",
+    "wall.moderate": "editor",
+    "wall.manage": "editor",
 }
 
 

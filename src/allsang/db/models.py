@@ -515,3 +515,53 @@ class WallEvent(Base):
     message_id: Mapped[int] = mapped_column(ForeignKey("message.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = _created()
 
+
+
+class ConversationRead(Base):
+    """When a person last read a conversation: it is unread for them while
+    ``conversation.last_message_at`` is later (or no row exists)."""
+
+    __tablename__ = "conversation_read"
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("person.id", ondelete="CASCADE"), primary_key=True
+    )
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversation.id", ondelete="CASCADE"), primary_key=True
+    )
+    read_at: Mapped[datetime] = _created()
+
+
+class SavedView(Base):
+    """A person's named inbox filter: the list's query string, as they saved it."""
+
+    __tablename__ = "saved_view"
+    __table_args__ = (UniqueConstraint("workspace_id", "person_id", "name"),)
+
+    id: Mapped[int] = _id()
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    query: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = _created()
+
+
+class Notification(Base):
+    """Something for one person to see (kind ``mention``: a note mentioned them)."""
+
+    __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_person_read", "person_id", "read_at"),)
+
+    id: Mapped[int] = _id()
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    actor_person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("person.id", ondelete="SET NULL")
+    )
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversation.id", ondelete="CASCADE")
+    )
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = _created()
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

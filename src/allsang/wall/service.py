@@ -320,7 +320,7 @@ async def cards(
         .order_by(Message.id.desc())
         .limit(limit)
     )
-    return [_card(item, message) for item, message in rows.tuples()]
+    return [_card(item, message) for item, message in rows]
 
 
 async def card_for(session: AsyncSession, wall_id: int, message_id: int) -> Card | None:
@@ -331,7 +331,7 @@ async def card_for(session: AsyncSession, wall_id: int, message_id: int) -> Card
             .where(WallItem.wall_id == wall_id, WallItem.message_id == message_id)
         )
     ).first()
-    return _card(*row.tuple()) if row else None
+    return _card(row[0], row[1]) if row else None
 
 
 # --- evaluating new messages ----------------------------------------------------------------

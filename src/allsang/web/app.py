@@ -18,6 +18,7 @@ from allsang.web.routes import (
     api,
     auth,
     channels,
+    display,
     health,
     home,
     listening,
@@ -25,6 +26,7 @@ from allsang.web.routes import (
     profile,
     quarantine,
     team,
+    walls,
     workspace,
 )
 from allsang.web.security import CrossOriginProtection, SecurityHeaders
@@ -63,6 +65,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         channels,
         quarantine,
         listening,
+        walls,
+        display,
         alerts,
         workspace,
         admin,

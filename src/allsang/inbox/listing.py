@@ -1,0 +1,336 @@
+"""The inbox list: filters from a query string, newest activity first, keyset paging,
+counts per status, unread state per person, and saved views.
+
+A conversation's *activity* is ``last_message_at`` (the newest inbound or outbound message);
+the list shows conversations that have at least one message. Language and sentiment filters
+match conversations with at least one inbound message in that language or sentiment.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from allsang.db.models import (
+    CONVERSATION_STATUSES,
+    Channel,
+    Contact,
+    Conversation,
+    ConversationRead,
+    ConversationTag,
+    Message,
+    Person,
+    SavedView,
+)
+
+PAGE_SIZE = 50
+SENTIMENTS = ("pos", "neu", "neg")
+MAX_VIEW_NAME = 100
+
+
+@dataclass(frozen=True, slots=True)
+class InboxFilter:
+    """What the list shows; every field is optional and parsed leniently from a query string
+    (an unknown value is dropped rather than failing the page)."""
+
+    status: str = ""
+    assignee: str = ""  # "me", "unassigned" or a person id
+    department: int | None = None
+    channel: int | None = None
+    language: str = ""
+    sentiment: str = ""
+    unanswered: bool = False
+    tag: int | None = None
+
+    @classmethod
+    def from_query(cls, params: Mapping[str, str]) -> InboxFilter:
+        def number(name: str) -> int | None:
+            value = params.get(name, "")
+            return int(value) if value.isdigit() and len(value) < 18 else None
+
+        status = params.get("status", "")
+        assignee = params.get("assignee", "")
+        if assignee not in ("me", "unassigned") and not (assignee.isdigit() and len(assignee) < 18):
+            assignee = ""
+        language = params.get("language", "").strip().lower()
+        sentiment = params.get("sentiment", "")
+        return cls(
+            status=status if status in CONVERSATION_STATUSES else "",
+            assignee=assignee,
+            department=number("department"),
+            channel=number("channel"),
+            language=language if language.isalpha() and len(language) <= 8 else "",
+            sentiment=sentiment if sentiment in SENTIMENTS else "",
+            unanswered=params.get("unanswered", "") in ("1", "true", "on"),
+            tag=number("tag"),
+        )
+
+    def query_string(self, **changes: object) -> str:
+        """The filter as a query string (what a saved view stores), with ``changes`` applied."""
+        current = replace(self, **changes)  # type: ignore[arg-type]
+        pairs = []
+        for item in fields(current):
+            value = getattr(current, item.name)
+            if value is True:
+                pairs.append((item.name, "1"))
+            elif value not in ("", None, False):
+                pairs.append((item.name, str(value)))
+        return urlencode(pairs)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.query_string())
+
+
+@dataclass(slots=True)
+class InboxRow:
+    conversation: Conversation
+    contact: Contact | None
+    channel: Channel | None
+    assignee: Person | None
+    latest: Message | None
+    unread: bool
+    tags: list[str] = field(default_factory=list)
+
+    @property
+    def first_line(self) -> str:
+        text = self.latest.text if self.latest else self.conversation.subject
+        return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+@dataclass(slots=True)
+class InboxPage:
+    rows: list[InboxRow]
+    next_cursor: str | None
+    counts: dict[str, int]
+
+
+def encode_cursor(at: datetime, conversation_id: int) -> str:
+    raw = f"{int(at.timestamp() * 1_000_000)}:{conversation_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int] | None:
+    """The (activity, id) a cursor points after, or None for a malformed one."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        micros, conversation_id = raw.split(":")
+        at = datetime.fromtimestamp(int(micros) / 1_000_000, UTC)
+        return at, int(conversation_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError, OSError):
+        return None
+
+
+def _filtered(
+    query: Select[tuple[Conversation]] | Select[tuple[str, int]],
+    workspace_id: int,
+    person_id: int | None,
+    f: InboxFilter,
+    *,
+    with_status: bool = True,
+) -> Select:  # type: ignore[type-arg]
+    query = query.where(
+        Conversation.workspace_id == workspace_id, Conversation.last_message_at.is_not(None)
+    )
+    if with_status and f.status:
+        query = query.where(Conversation.status == f.status)
+    if f.assignee == "me":
+        query = query.where(Conversation.assignee_id == (person_id or -1))
+    elif f.assignee == "unassigned":
+        query = query.where(Conversation.assignee_id.is_(None))
+    elif f.assignee:
+        query = query.where(Conversation.assignee_id == int(f.assignee))
+    if f.department is not None:
+        query = query.where(Conversation.department_id == f.department)
+    if f.channel is not None:
+        query = query.where(Conversation.channel_id == f.channel)
+    if f.unanswered:
+        query = query.where(Conversation.waiting_since.is_not(None))
+    if f.tag is not None:
+        query = query.where(
+            exists().where(
+                ConversationTag.conversation_id == Conversation.id, ConversationTag.tag_id == f.tag
+            )
+        )
+    inbound = [Message.conversation_id == Conversation.id, Message.direction == "inbound"]
+    if f.language:
+        query = query.where(exists().where(*inbound, Message.lang == f.language))
+    if f.sentiment:
+        query = query.where(exists().where(*inbound, Message.sentiment == f.sentiment))
+    return query
+
+
+async def list_inbox(
+    session: AsyncSession,
+    workspace_id: int,
+    person_id: int | None,
+    f: InboxFilter,
+    *,
+    after: str | None = None,
+    limit: int = PAGE_SIZE,
+    only: Sequence[int] | None = None,
+) -> InboxPage:
+    """One page of the inbox, newest activity first, after the ``after`` cursor.
+
+    ``only`` restricts the page to those conversation ids (a live update re-renders the rows a
+    hint named, through the same filters, so a row that no longer matches disappears)."""
+    query = _filtered(select(Conversation), workspace_id, person_id, f)
+    if only is not None:
+        query = query.where(Conversation.id.in_(list(only)))
+    position = decode_cursor(after) if after else None
+    if position is not None:
+        at, conversation_id = position
+        query = query.where(
+            or_(
+                Conversation.last_message_at < at,
+                and_(Conversation.last_message_at == at, Conversation.id < conversation_id),
+            )
+        )
+    query = query.order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
+    conversations = list(await session.scalars(query.limit(limit + 1)))
+    has_more = len(conversations) > limit
+    conversations = conversations[:limit]
+    rows = await _rows(session, person_id, conversations)
+    last = conversations[-1] if conversations else None
+    next_cursor = (
+        encode_cursor(last.last_message_at, last.id)
+        if has_more and last is not None and last.last_message_at is not None
+        else None
+    )
+    counts = await status_counts(session, workspace_id, person_id, f) if only is None else {}
+    return InboxPage(rows, next_cursor, counts)
+
+
+async def status_counts(
+    session: AsyncSession, workspace_id: int, person_id: int | None, f: InboxFilter
+) -> dict[str, int]:
+    """Conversations per status under every filter except the status itself."""
+    query = _filtered(
+        select(Conversation.status, func.count()), workspace_id, person_id, f, with_status=False
+    ).group_by(Conversation.status)
+    found = {status: count for status, count in (await session.execute(query)).all()}
+    return {status: found.get(status, 0) for status in CONVERSATION_STATUSES}
+
+
+async def _rows(
+    session: AsyncSession, person_id: int | None, conversations: list[Conversation]
+) -> list[InboxRow]:
+    if not conversations:
+        return []
+    ids = [c.id for c in conversations]
+
+    async def by_id(model: type, wanted: set[int | None]) -> dict[int, object]:
+        keys = [k for k in wanted if k is not None]
+        if not keys:
+            return {}
+        return {
+            row.id: row for row in await session.scalars(select(model).where(model.id.in_(keys)))
+        }
+
+    contacts = await by_id(Contact, {c.contact_id for c in conversations})
+    channels = await by_id(Channel, {c.channel_id for c in conversations})
+    people = await by_id(Person, {c.assignee_id for c in conversations})
+    newest = (
+        select(func.max(Message.id))
+        .where(Message.conversation_id.in_(ids), Message.direction == "inbound")
+        .group_by(Message.conversation_id)
+    )
+    latest = {
+        m.conversation_id: m
+        for m in await session.scalars(select(Message).where(Message.id.in_(newest)))
+    }
+    read: dict[int, datetime] = {}
+    if person_id is not None:
+        result = await session.execute(
+            select(ConversationRead.conversation_id, ConversationRead.read_at).where(
+                ConversationRead.person_id == person_id, ConversationRead.conversation_id.in_(ids)
+            )
+        )
+        read = {cid: at for cid, at in result.all()}
+    tags = await tag_names(session, ids)
+    return [
+        InboxRow(
+            conversation=c,
+            contact=contacts.get(c.contact_id) if c.contact_id else None,  # type: ignore[arg-type]
+            channel=channels.get(c.channel_id) if c.channel_id else None,  # type: ignore[arg-type]
+            assignee=people.get(c.assignee_id) if c.assignee_id else None,  # type: ignore[arg-type]
+            latest=latest.get(c.id),
+            unread=c.id not in read
+            or (c.last_message_at is not None and c.last_message_at > read[c.id]),
+            tags=tags.get(c.id, []),
+        )
+        for c in conversations
+    ]
+
+
+async def tag_names(session: AsyncSession, conversation_ids: Sequence[int]) -> dict[int, list[str]]:
+    from allsang.db.models import Tag
+
+    result = await session.execute(
+        select(ConversationTag.conversation_id, Tag.name)
+        .join(Tag, Tag.id == ConversationTag.tag_id)
+        .where(ConversationTag.conversation_id.in_(list(conversation_ids)))
+        .order_by(Tag.name)
+    )
+    found: dict[int, list[str]] = {}
+    for conversation_id, name in result.all():
+        found.setdefault(conversation_id, []).append(name)
+    return found
+
+
+# Saved views ----------------------------------------------------------------------------------
+
+
+class InvalidView(ValueError):
+    """The name is empty, too long, or taken by another of the person's views."""
+
+
+async def saved_views(session: AsyncSession, workspace_id: int, person_id: int) -> list[SavedView]:
+    result = await session.scalars(
+        select(SavedView)
+        .where(SavedView.workspace_id == workspace_id, SavedView.person_id == person_id)
+        .order_by(SavedView.name)
+    )
+    return list(result)
+
+
+async def save_view(
+    session: AsyncSession, workspace_id: int, person_id: int, name: str, f: InboxFilter
+) -> SavedView:
+    """Save (or overwrite the filter of) the person's view called ``name``."""
+    name = " ".join(name.split())
+    if not name or len(name) > MAX_VIEW_NAME:
+        raise InvalidView(name)
+    existing = await session.scalar(
+        select(SavedView).where(
+            SavedView.workspace_id == workspace_id,
+            SavedView.person_id == person_id,
+            SavedView.name == name,
+        )
+    )
+    if existing is not None:
+        existing.query = f.query_string()
+        return existing
+    view = SavedView(
+        workspace_id=workspace_id, person_id=person_id, name=name, query=f.query_string()
+    )
+    session.add(view)
+    await session.flush()
+    return view
+
+
+async def delete_view(
+    session: AsyncSession, workspace_id: int, person_id: int, view_id: int
+) -> bool:
+    view = await session.get(SavedView, view_id)
+    if view is None or view.workspace_id != workspace_id or view.person_id != person_id:
+        return False
+    await session.delete(view)
+    return True

@@ -1,0 +1,322 @@
+"""The wall screen against a real server: the SSE stream read with httpx (resume after
+Last-Event-ID, a revoked token ends it) and Playwright in Debian's Chromium (a posted message
+appears within a second, a banned post disappears, an XSS corpus runs nothing and changes no
+style, a revoked token clears the screen)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from allsang.auth import sessions
+from allsang.auth.tokens import create_api_token
+from allsang.db import Database
+from allsang.runtime import Runtime
+from allsang.secretbox import SecretBox
+from allsang.settings import Settings
+from allsang.wall import service
+from allsang.web.app import create_app
+from tests.conftest import TEST_KEY
+from tests.web.conftest import create_world
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@dataclass
+class Live:
+    url: str
+    wall_id: int
+    token: str
+    api_token: str
+    session_cookie: str
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _seed(settings: Settings) -> tuple[int, str, str, str]:
+    db = Database(settings.sqlalchemy_url)
+    try:
+        world = await create_world(Runtime(settings=settings, db=db, secrets=SecretBox([TEST_KEY])))
+        async with db.write() as session:
+            wall = await service.create_wall(
+                session,
+                world.workspace.id,
+                service.WallFields(name="Entrance", title="Welcome", moderation="auto"),
+            )
+            await service.set_sources(session, wall, [service.Source("hashtag", hashtag="live")])
+            token = await service.rotate_token(session, wall)
+            api_token = await create_api_token(
+                session, workspace_id=world.workspace.id, role="editor", name="test"
+            )
+            cookie, _row = await sessions.create_session(
+                session,
+                person_id=world.people["editor"].id,
+                workspace_id=world.workspace.id,
+                days=1,
+            )
+            return wall.id, token, api_token, cookie
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+def live(settings: Settings) -> Iterator[Live]:
+    wall_id, token, api_token, cookie = asyncio.run(_seed(settings))
+    port = _free_port()
+    runtime = Runtime(
+        settings=settings, db=Database(settings.sqlalchemy_url), secrets=SecretBox([TEST_KEY])
+    )
+    config = uvicorn.Config(
+        create_app(runtime), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    yield Live(f"http://127.0.0.1:{port}", wall_id, token, api_token, cookie)
+    server.should_exit = True
+    thread.join(10)
+
+
+def send(live: Live, *texts: str, handle: str = "anna") -> None:
+    body = [
+        {
+            "channel": "mastodon",
+            "external_id": f"{handle}-{time.monotonic_ns()}-{n}",
+            "author": {"handle": handle, "name": handle.title()},
+            "text": text,
+            "created_at": "2026-11-22T09:00:00+00:00",
+        }
+        for n, text in enumerate(texts)
+    ]
+    response = httpx.post(
+        f"{live.url}/api/v1/messages",
+        json=body,
+        headers={"authorization": f"Bearer {live.api_token}"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == len(texts)
+
+
+def read_events(
+    live: Live, count: int, headers: dict[str, str] | None = None, after: int = 0
+) -> list[tuple[str, str, str]]:
+    """The first ``count`` events of the stream as (event, id, data)."""
+    found: list[tuple[str, str, str]] = []
+    fields: dict[str, list[str]] = {}
+    with httpx.stream(
+        "GET",
+        f"{live.url}/walls/{live.wall_id}/events",
+        params={"token": live.token, "after": after},
+        headers=headers or {},
+        timeout=10,
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line == "":
+                if "event" in fields:
+                    found.append(
+                        (
+                            fields["event"][0],
+                            "".join(fields.get("id", [])),
+                            "\n".join(fields.get("data", [])),
+                        )
+                    )
+                    if len(found) == count:
+                        return found
+                fields = {}
+                continue
+            name, _sep, value = line.partition(":")
+            fields.setdefault(name, []).append(value.removeprefix(" "))
+    return found
+
+
+def test_the_stream_resumes_after_the_last_event_id(live: Live) -> None:
+    send(live, "one #live", "two #live", "three #live")
+    everything = read_events(live, 3)
+    assert [(kind, seq) for kind, seq, _data in everything] == [
+        ("add", "1"),
+        ("add", "2"),
+        ("add", "3"),
+    ]
+    assert "one #live" in everything[0][2]
+    resumed = read_events(live, 1, headers={"last-event-id": "2"})
+    assert resumed[0][:2] == ("add", "3") and "three #live" in resumed[0][2]
+    # The header wins over the page's initial position.
+    assert read_events(live, 1, headers={"last-event-id": "2"}, after=0)[0][1] == "3"
+
+
+def test_a_revoked_token_ends_the_stream(live: Live) -> None:
+    def revoke_soon() -> None:
+        time.sleep(0.5)
+        response = httpx.post(
+            f"{live.url}/walls/{live.wall_id}/revoke",
+            cookies={sessions.COOKIE_NAME: live.session_cookie},
+        )
+        assert response.status_code == 303
+
+    started = time.monotonic()
+    threading.Thread(target=revoke_soon).start()
+    events = read_events(live, 1)
+    assert events[0][0] == "revoked"
+    assert time.monotonic() - started < 3
+    again = httpx.get(
+        f"{live.url}/walls/{live.wall_id}/events", params={"token": live.token}, timeout=5
+    )
+    assert again.status_code == 303
+
+
+XSS_PAYLOADS = [
+    "<script>alert(1)</script>",
+    "<SCRIPT SRC=//evil.test/x.js></SCRIPT>",
+    "<img src=x onerror=alert(1)>",
+    "<svg onload=alert(1)>",
+    "<svg><script>alert(1)</script></svg>",
+    "<body onload=alert(1)>",
+    "<iframe src=javascript:alert(1)></iframe>",
+    '<a href="javascript:alert(1)">click</a>',
+    "javascript:alert(1)",
+    '<div style="background:url(javascript:alert(1))">x</div>',
+    "<style>body{background:red!important}</style>",
+    '<link rel=stylesheet href="data:text/css,body{background:red}">',
+    '<p style="color:red;font-size:200px">big</p>',
+    "</p></article><h1 style=color:red>broken out</h1>",
+    '"><script>alert(1)</script>',
+    "'><img src=x onerror=alert(1)>",
+    "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+    "<details open ontoggle=alert(1)>",
+    "<video><source onerror=alert(1)></video>",
+    "<input autofocus onfocus=alert(1)>",
+    "<object data=javascript:alert(1)>",
+    "<embed src=javascript:alert(1)>",
+    "<meta http-equiv=refresh content='0;url=javascript:alert(1)'>",
+    "<base href=javascript:alert(1)//>",
+    "<form action=javascript:alert(1)><button>go</button></form>",
+    "{{7*7}} ${alert(1)} <%= 7*7 %>",
+    "&lt;script&gt;alert(1)&lt;/script&gt;",
+    "\u202eevil\u202c <scr\u200bipt>alert(1)</scr\u200bipt>",
+    "\uff1cscript\uff1ealert(1)\uff1c/script\uff1e",
+    "<img src=x onerror=&#97;&#108;&#101;&#114;&#116;(1)>",
+    "<svg><animate onbegin=alert(1) attributeName=x dur=1s>",
+    "<template><script>alert(1)</script></template>",
+    '<noscript><p title="</noscript><img src=x onerror=alert(1)>">',
+    "@import url(//evil.test/x.css); * { color: red }",
+]
+
+
+def _browser(playwright):  # type: ignore[no-untyped-def]
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    )
+
+
+def test_a_posted_message_appears_within_a_second_and_a_banned_one_disappears(
+    live: Live,
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    send(live, "warm-up #live")  # loads the listening model in the server once
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        page.goto(f"{live.url}/walls/{live.wall_id}?token={live.token}")
+        expect(page.get_by_text("warm-up #live")).to_be_visible()
+
+        started = time.monotonic()
+        send(live, "Hello from the API #live")
+        page.get_by_text("Hello from the API #live").wait_for(timeout=1000)
+        assert time.monotonic() - started < 1.0
+
+        send(live, "Buy pills #live", handle="troll")
+        page.get_by_text("Buy pills #live").wait_for(timeout=1000)
+        troll_id = page.locator(".wall-card", has_text="Buy pills").get_attribute("data-id")
+        started = time.monotonic()
+        response = httpx.post(
+            f"{live.url}/walls/{live.wall_id}/items/{troll_id}/ban",
+            cookies={sessions.COOKIE_NAME: live.session_cookie},
+        )
+        assert response.status_code == 303
+        expect(page.get_by_text("Buy pills #live")).to_have_count(0, timeout=2000)
+        assert time.monotonic() - started < 2.0
+        expect(page.get_by_text("Hello from the API #live")).to_be_visible()
+
+        httpx.post(
+            f"{live.url}/walls/{live.wall_id}/revoke",
+            cookies={sessions.COOKIE_NAME: live.session_cookie},
+        )
+        expect(page.locator(".wall-card")).to_have_count(0, timeout=3000)
+        browser.close()
+
+
+def test_an_xss_corpus_runs_no_script_and_changes_no_style(live: Live) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    send(live, "baseline #live", handle="baseline")
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        dialogs: list[str] = []
+        console: list[str] = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.on("console", lambda message: console.append(message.text))
+        page.goto(f"{live.url}/walls/{live.wall_id}?token={live.token}")
+        expect(page.get_by_text("baseline #live")).to_be_visible()
+        style = (
+            "() => { const b = getComputedStyle(document.body);"
+            " const c = getComputedStyle(document.querySelector('.wall-card'));"
+            " return [b.backgroundColor, b.color, c.color, c.fontSize, c.backgroundColor]; }"
+        )
+        before = page.evaluate(style)
+
+        # Half arrive live through the stream, as text and as the author's name.
+        for payload in XSS_PAYLOADS:
+            send(live, f"{payload} #live", handle="x" + str(abs(hash(payload)) % 10_000))
+        expect(page.locator(".wall-card")).to_have_count(30, timeout=5000)
+        live_view = page.evaluate(style)
+        # And the other half from the server-rendered page.
+        page.reload()
+        expect(page.locator(".wall-card")).to_have_count(30)
+        page.wait_for_timeout(500)
+
+        assert dialogs == []
+        assert [m for m in console if "Content Security Policy" in m or "Refused" in m] == []
+        assert live_view == before == page.evaluate(style)
+        shapes = page.evaluate(
+            "() => [...document.querySelectorAll('.wall-screen *')].map(e =>"
+            " [e.tagName.toLowerCase(), [...e.attributes].map(a => a.name).sort().join(',')])"
+        )
+        allowed_tags = {"header", "h1", "p", "section", "article", "footer", "span"}
+        assert {tag for tag, _attrs in shapes} <= allowed_tags
+        assert {attrs for _tag, attrs in shapes} <= {
+            "",
+            "class",
+            "aria-label,class",
+            "aria-label,aria-live,class",
+            "class,data-id,id",
+        }
+        assert (
+            page.evaluate(
+                "() => document.querySelectorAll('body a, body script, body style, body img')"
+                ".length"
+            )
+            == 0
+        )
+        browser.close()
