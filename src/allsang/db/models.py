@@ -516,7 +516,6 @@ class WallEvent(Base):
     created_at: Mapped[datetime] = _created()
 
 
-
 class ConversationRead(Base):
     """When a person last read a conversation: it is unread for them while
     ``conversation.last_message_at`` is later (or no row exists)."""

@@ -21,6 +21,7 @@ from allsang.web.routes import (
     display,
     health,
     home,
+    inbox,
     listening,
     messages_api,
     profile,
@@ -60,6 +61,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     for module in (
         auth,
         home,
+        inbox,
         profile,
         team,
         channels,
