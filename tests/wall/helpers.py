@@ -26,11 +26,8 @@ async def make_channel(db: Database, slug: str = "acme") -> ChannelRef:
         return ChannelRef(channel.id, workspace.id, "webhook")
 
 
-async def post(
-    db: Database, channel: ChannelRef, text: str, handle: str = "anna", **extra: Any
-) -> int:
-    """Ingest one message as a webhook would and return its id."""
-    payload = {
+def message_payload(text: str, handle: str = "anna", **extra: Any) -> dict[str, Any]:
+    return {
         "channel": "webhook",
         "external_id": f"m{next(_ids)}",
         "author": {"handle": handle, "name": handle.title()},
@@ -38,7 +35,13 @@ async def post(
         "created_at": datetime(2026, 11, 22, 9, tzinfo=UTC).isoformat(),
         **extra,
     }
-    result = await Pipeline(db).ingest(channel, [RawItem(payload)])
+
+
+async def post(
+    db: Database, channel: ChannelRef, text: str, handle: str = "anna", **extra: Any
+) -> int:
+    """Ingest one message as a webhook would and return its id."""
+    result = await Pipeline(db).ingest(channel, [RawItem(message_payload(text, handle, **extra))])
     return result.message_ids[0]
 
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import select
 
+from allsang.connectors.base import RawItem
 from allsang.db import Database
 from allsang.db.models import ListeningQuery, Wall, WallItem
+from allsang.ingest.pipeline import Pipeline
+from allsang.live import InProcessBroadcast
 from allsang.wall import service
 from allsang.wall.rules import Rule
 from allsang.wall.service import Source
-from tests.wall.helpers import log, make_channel, make_wall, post
+from tests.wall.helpers import log, make_channel, make_wall, message_payload, post
 
 
 async def states(db: Database, wall_id: int) -> dict[int, tuple[str, str]]:
@@ -143,3 +148,17 @@ async def test_a_new_wall_starts_from_the_newest_messages(db: Database) -> None:
     await service.catch_up(db, wall_id)
     shown = [e[2] for e in await log(db, wall_id)]
     assert shown == ids[3:]
+
+
+async def test_the_commit_hook_puts_new_posts_on_the_wall_and_wakes_its_screens(
+    db: Database,
+) -> None:
+    channel = await make_channel(db)
+    wall_id = await make_wall(db, channel)
+    broadcast = InProcessBroadcast()
+    async with broadcast.subscribe(service.wall_topic(wall_id)) as hints:
+        result = await Pipeline(db, on_commit=[service.commit_hook(db, broadcast)]).ingest(
+            channel, [RawItem(message_payload("Live #allsang"))]
+        )
+        assert await asyncio.wait_for(anext(hints), 1) == {"wall": wall_id}
+    assert await log(db, wall_id) == [(1, "add", result.message_ids[0])]

@@ -3,5 +3,4 @@
 * :mod:`allsang.wall.rules` — the automatic moderation rules (pure functions).
 * :mod:`allsang.wall.service` — screens, display tokens, evaluating new messages, the manual queue
   and the append-only event log.
-* :mod:`allsang.wall.notify` — wake-up hints for open screens.
 """

@@ -12,8 +12,9 @@ Contracts:
   (a rule failed, with the rule as the reason).
 * Display tokens are ``alw_`` + 43 URL-safe characters; only their SHA-256 is stored. Rotating
   replaces the token (the old one stops at once); revoking leaves the screen without one.
-* Callers hold the write transaction and record the audit event; after the commit they call
-  :func:`notify.publish` with :func:`notify.topic` so open screens look again.
+* Callers hold the write transaction and record the audit event; after the commit they
+  publish a hint on :func:`wall_topic` through the Broadcast port (:mod:`allsang.live`) so
+  open screens, in any process, look again. A lost hint only delays a screen until its poll.
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ from allsang.db.models import (
     WallSource,
 )
 from allsang.db.types import utcnow
+from allsang.ingest.pipeline import ChannelRef, CommitHook
 from allsang.listening.query import compile_queries
 from allsang.listening.store import query_message
-from allsang.wall import notify
+from allsang.live import Broadcast
 from allsang.wall.rules import Post, Rule, check
 
 LAYOUTS = ("grid", "ticker", "spotlight")
@@ -85,6 +87,15 @@ class WallFields:
     accent: str = "#ffcc33"
     logo_url: str = ""
     moderation: str = "manual"
+
+
+def wall_topic(wall_id: int) -> str:
+    """The Broadcast topic whose hints (``{"wall": id}``) wake the wall's open screens."""
+    return f"wall:{wall_id}"
+
+
+async def publish(broadcast: Broadcast, wall_id: int) -> None:
+    await broadcast.publish(wall_topic(wall_id), {"wall": wall_id})
 
 
 def token_digest(token: str) -> str:
@@ -466,7 +477,7 @@ async def evaluate(session: AsyncSession, wall: Wall) -> int:
     return events
 
 
-async def catch_up(db: Database, wall_id: int) -> int:
+async def catch_up(db: Database, wall_id: int, broadcast: Broadcast | None = None) -> int:
     """Evaluate every message the wall has not seen yet; publish a hint if events were added.
 
     Cheap when there is nothing new (one read). Returns the number of events appended."""
@@ -490,24 +501,24 @@ async def catch_up(db: Database, wall_id: int) -> int:
             done = current.cursor_message_id == before or current.cursor_message_id >= newest
         if done:
             break
-    if total:
-        notify.publish(notify.topic(wall_id), "events")
+    if total and broadcast is not None:
+        await publish(broadcast, wall_id)
     return total
 
 
-async def catch_up_workspace(db: Database, workspace_id: int) -> int:
+async def catch_up_workspace(db: Database, workspace_id: int, broadcast: Broadcast) -> int:
     async with db.read() as session:
         ids = list(await session.scalars(select(Wall.id).where(Wall.workspace_id == workspace_id)))
-    return sum([await catch_up(db, wall_id) for wall_id in ids])
+    return sum([await catch_up(db, wall_id, broadcast) for wall_id in ids])
 
 
-def commit_hook(db: Database):  # type: ignore[no-untyped-def]
-    """A pipeline ``on_commit`` hook that puts new messages on the workspace's walls."""
+def commit_hook(db: Database, broadcast: Broadcast) -> CommitHook:
+    """A pipeline ``on_commit`` hook that puts new messages on the workspace's walls at once
+    (without it they arrive by the open screens' poll)."""
 
-    async def hook(channel: object, message_ids: list[int]) -> None:
-        workspace_id = getattr(channel, "workspace_id", None)
-        if workspace_id is not None and message_ids:
-            await catch_up_workspace(db, workspace_id)
+    async def hook(channel: ChannelRef, message_ids: list[int]) -> None:
+        if message_ids:
+            await catch_up_workspace(db, channel.workspace_id, broadcast)
 
     return hook
 

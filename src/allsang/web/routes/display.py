@@ -9,8 +9,9 @@ SSE ``id``. ``add`` and ``pin`` carry the post as a server-rendered, escaped HTM
 ``remove`` carries the message id; ``revoked`` tells the screen its token no longer works,
 after which the stream ends. The stream starts after the ``Last-Event-ID`` header (a native
 reconnect) or the ``after`` query parameter (the page's initial state), re-checks the token and
-the log after each hint or every :data:`POLL_SECONDS`, and sends a comment every
-:data:`KEEPALIVE_SECONDS` so proxies keep the connection open.
+the log after each Broadcast hint on the wall's topic (:func:`service.wall_topic`) or every
+:data:`POLL_SECONDS`, and sends a comment every :data:`KEEPALIVE_SECONDS` so proxies keep the
+connection open.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from starlette.responses import Response, StreamingResponse
 from allsang import i18n
 from allsang.authz import Actor, authorize
 from allsang.db.models import Wall, Workspace
-from allsang.wall import notify, service
+from allsang.live import open_broadcast
+from allsang.wall import service
 from allsang.web.errors import PageError
 from allsang.web.templating import render
 from allsang.web.viewer import Viewer, get_viewer, runtime_of
@@ -107,7 +109,7 @@ def _token_query(display: Display) -> str:
 async def screen(request: Request, display: DisplayDep) -> Response:
     wall = display.wall
     runtime = runtime_of(request)
-    await service.catch_up(runtime.db, wall.id)
+    await service.catch_up(runtime.db, wall.id, open_broadcast(runtime.settings.broadcast_url))
     async with runtime.db.read() as session:
         pinned = await service.cards(session, wall.id, ("pinned",), MAX_ITEMS)
         shown = await service.cards(session, wall.id, ("approved",), MAX_ITEMS - len(pinned))
@@ -160,14 +162,15 @@ async def events(
     wall_id = display.wall.id
     digest = display.token_digest
 
+    broadcast = open_broadcast(runtime.settings.broadcast_url)
+
     async def stream() -> AsyncIterator[str]:
         last = start
         idle = 0.0
         yield f"retry: {RETRY_MILLISECONDS}\n\n"
-        async with notify.subscribe(notify.topic(wall_id)) as woken:
+        async with broadcast.subscribe(service.wall_topic(wall_id)) as hints:
             while True:
-                woken.clear()
-                await service.catch_up(runtime.db, wall_id)
+                await service.catch_up(runtime.db, wall_id, broadcast)
                 async with runtime.db.read() as session:
                     wall = await session.get(Wall, wall_id)
                     if wall is None or (digest and wall.display_token_hash != digest):
@@ -193,7 +196,7 @@ async def events(
                     idle = 0.0
                     continue
                 try:
-                    await asyncio.wait_for(woken.wait(), POLL_SECONDS)
+                    await asyncio.wait_for(anext(hints), POLL_SECONDS)
                 except TimeoutError:
                     idle += POLL_SECONDS
                     if idle >= KEEPALIVE_SECONDS:

@@ -16,7 +16,8 @@ from starlette.responses import Response
 
 from allsang import audit, i18n
 from allsang.db.models import Channel, ListeningQuery, Wall
-from allsang.wall import notify, service
+from allsang.live import open_broadcast
+from allsang.wall import service
 from allsang.wall.rules import Rule
 from allsang.web.errors import PageError
 from allsang.web.routes import redirect
@@ -67,6 +68,11 @@ async def _load(request: Request, viewer: Viewer, wall_id: int) -> Wall:
     if wall is None:
         raise PageError(404, i18n.gettext("There is no such wall."))
     return wall
+
+
+async def _hint(request: Request, wall_id: int) -> None:
+    """Wake the wall's open screens (after the change committed)."""
+    await service.publish(open_broadcast(runtime_of(request).settings.broadcast_url), wall_id)
 
 
 @router.get("")
@@ -288,7 +294,7 @@ async def _save(request: Request, viewer: Viewer, wall_id: int | None) -> Respon
             error=exc.field,
             status_code=422,
         )
-    notify.publish(notify.topic(saved_id), "settings")
+    await _hint(request, saved_id)
     return redirect(f"/walls/{saved_id}/queue", ok="saved")
 
 
@@ -344,7 +350,7 @@ async def rotate_token(
         audit.record(
             session, viewer.actor, "wall.token.rotate", "wall", wall.id, ip=client_ip(request)
         )
-    notify.publish(notify.topic(wall_id), "token")
+    await _hint(request, wall_id)
     screen_url = str(request.base_url).rstrip("/") + f"/walls/{wall_id}?token={token}"
     return render(
         request, "walls/token.html", {"wall": wall, "screen_url": screen_url, "section": "walls"}
@@ -363,7 +369,7 @@ async def revoke_token(
         audit.record(
             session, viewer.actor, "wall.token.revoke", "wall", wall.id, ip=client_ip(request)
         )
-    notify.publish(notify.topic(wall_id), "token")
+    await _hint(request, wall_id)
     return redirect(f"/walls/{wall_id}/queue", ok="saved")
 
 
@@ -376,7 +382,7 @@ async def queue_page(
 ) -> Response:
     wall = await _load(request, viewer, wall_id)
     runtime = runtime_of(request)
-    await service.catch_up(runtime.db, wall.id)
+    await service.catch_up(runtime.db, wall.id, open_broadcast(runtime.settings.broadcast_url))
     async with runtime.db.read() as session:
         pending = await service.cards(session, wall.id, ("pending",), QUEUE_SIZE)
         shown = await service.cards(session, wall.id, ("pinned", "approved"), MAX_ITEMS)
@@ -440,7 +446,7 @@ async def queue_action(
             card = await service.card_for(session, wall.id, message_id)
     except service.NoSuchItem:
         raise PageError(404, i18n.gettext("There is no such post on this wall.")) from None
-    notify.publish(notify.topic(wall_id), "moderation")
+    await _hint(request, wall_id)
     if request.headers.get("hx-request"):
         if action == "ban":
             # Every post of the author changed: the whole queue is redrawn.
