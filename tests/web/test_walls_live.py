@@ -1,7 +1,8 @@
 """The wall screen against a real server: the SSE stream read with httpx (resume after
 Last-Event-ID, a revoked token ends it) and Playwright in Debian's Chromium (a posted message
 appears within a second, a banned post disappears, an XSS corpus runs nothing and changes no
-style, a revoked token clears the screen)."""
+style, a revoked token clears the screen, the page keeps its posts while the server restarts
+and catches up without a reload)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ class Live:
     token: str
     api_token: str
     session_cookie: str
+    settings: Settings
+    running: tuple[uvicorn.Server, threading.Thread]
 
 
 def _free_port() -> int:
@@ -72,15 +75,18 @@ async def _seed(settings: Settings) -> tuple[int, str, str, str]:
         await db.dispose()
 
 
-@pytest.fixture
-def live(settings: Settings) -> Iterator[Live]:
-    wall_id, token, api_token, cookie = asyncio.run(_seed(settings))
-    port = _free_port()
+def start_server(settings: Settings, port: int) -> tuple[uvicorn.Server, threading.Thread]:
     runtime = Runtime(
         settings=settings, db=Database(settings.sqlalchemy_url), secrets=SecretBox([TEST_KEY])
     )
+    # Open streams would hold a graceful shutdown forever; a second is enough.
     config = uvicorn.Config(
-        create_app(runtime), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        create_app(runtime),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=1,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -89,9 +95,22 @@ def live(settings: Settings) -> Iterator[Live]:
     while not server.started:
         assert time.monotonic() < deadline, "the server did not start"
         time.sleep(0.05)
-    yield Live(f"http://127.0.0.1:{port}", wall_id, token, api_token, cookie)
+    return server, thread
+
+
+def stop_server(server: uvicorn.Server, thread: threading.Thread) -> None:
     server.should_exit = True
     thread.join(10)
+
+
+@pytest.fixture
+def live(settings: Settings) -> Iterator[Live]:
+    wall_id, token, api_token, cookie = asyncio.run(_seed(settings))
+    port = _free_port()
+    running = start_server(settings, port)
+    live = Live(f"http://127.0.0.1:{port}", wall_id, token, api_token, cookie, settings, running)
+    yield live
+    stop_server(*live.running)
 
 
 def send(live: Live, *texts: str, handle: str = "anna") -> None:
@@ -319,4 +338,28 @@ def test_an_xss_corpus_runs_no_script_and_changes_no_style(live: Live) -> None:
             )
             == 0
         )
+        browser.close()
+
+
+def test_the_screen_keeps_its_posts_while_the_server_restarts_and_then_catches_up(
+    live: Live,
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    send(live, "before the restart #live")
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 3840, "height": 2160})
+        page.goto(f"{live.url}/walls/{live.wall_id}?token={live.token}")
+        expect(page.get_by_text("before the restart #live")).to_be_visible()
+
+        stop_server(*live.running)
+        page.wait_for_timeout(1500)  # the stream is gone; the page keeps what it shows
+        expect(page.get_by_text("before the restart #live")).to_be_visible()
+        live.running = start_server(live.settings, int(live.url.rsplit(":", 1)[1]))
+
+        send(live, "after the restart #live")
+        expect(page.get_by_text("after the restart #live")).to_be_visible(timeout=10_000)
+        expect(page.locator(".wall-card")).to_have_count(2)
+        assert page.evaluate("() => performance.navigation.type") == 0  # never reloaded
         browser.close()
