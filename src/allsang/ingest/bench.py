@@ -115,11 +115,15 @@ async def _ingest(url: str, data: Path, count: int, enrichers: list[Enricher]) -
         runtime = Runtime(settings=settings, db=db, secrets=SecretBox([key]))
         stop = asyncio.Event()
         stored = 0
+        finished = 0.0
 
         async def count_commits(_: Any, ids: list[int]) -> None:
-            nonlocal stored
+            nonlocal stored, finished
             stored += len(ids)
-            if stored >= count:
+            if stored >= count and not stop.is_set():
+                # The last batch and its cursor are committed: the clock stops here, not
+                # after the shutdown that follows (the consumer's fetch wait, closing).
+                finished = time.perf_counter()
                 stop.set()
 
         options = IngestOptions(
@@ -130,7 +134,7 @@ async def _ingest(url: str, data: Path, count: int, enrichers: list[Enricher]) -
         )
         started = time.perf_counter()
         await run_ingest(runtime, stop, options)
-        return time.perf_counter() - started
+        return finished - started
     finally:
         await db.dispose()
 

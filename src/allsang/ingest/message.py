@@ -58,11 +58,12 @@ class NormalisedMessage(BaseModel):
 
     @property
     def addressed(self) -> bool:
-        return bool(self.extras().get("addressed")) or self.kind in ("dm", "email")
+        return bool((self.model_extra or {}).get("addressed")) or self.kind in ("dm", "email")
 
     @property
     def direction(self) -> str:
-        return "outbound" if self.extras().get("direction") == "outbound" else "inbound"
+        outbound = (self.model_extra or {}).get("direction") == "outbound"
+        return "outbound" if outbound else "inbound"
 
 
 def clean_text(value: str) -> str:

@@ -17,26 +17,27 @@ Contract of :meth:`Pipeline.ingest`:
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import insert, select, update
+from pydantic import ValidationError
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from allsang.connectors.base import RawItem
 from allsang.db import Database
-from allsang.db.dialect import insert_ignoring_conflicts
 from allsang.db.models import Channel, Contact, Conversation, Message, QuarantinedItem
 from allsang.db.types import utcnow
-from allsang.ingest.message import InvalidMessage, NormalisedMessage, validate_message
+from allsang.ingest.fast import Bulk
+from allsang.ingest.message import Author, InvalidMessage, NormalisedMessage, validate_message
 
 log = logging.getLogger(__name__)
-
-CHUNK = 500  # stay well below SQLite's 32k bound parameters per statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,11 @@ def normalised_json(raw: RawItem) -> NormalisedMessage:
     payload = raw.payload
     if isinstance(payload, bytes | str):
         try:
+            # One pass from bytes to model; skips building the intermediate dicts.
+            return NormalisedMessage.model_validate_json(payload)
+        except ValidationError:
+            pass  # the two-step path below words the reason as it always has
+        try:
             payload = json.loads(payload)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidMessage(f"not valid JSON: {exc}") from None
@@ -105,7 +111,7 @@ def normalised_json(raw: RawItem) -> NormalisedMessage:
 @dataclass(slots=True)
 class _Prepared:
     message: NormalisedMessage
-    enrichment: Enrichment
+    enrichment: Enrichment | None  # None: no enrichers ran, the message's own lang stands
 
 
 class Pipeline:
@@ -130,38 +136,39 @@ class Pipeline:
     ) -> IngestResult:
         """Store one batch and, in the same transaction, the cursor that follows it."""
         result = IngestResult()
-        valid: list[NormalisedMessage] = []
-        rejected: list[tuple[RawItem, str]] = []
-        for item in items:
-            try:
-                message = normalise(item)
-            except InvalidMessage as exc:
-                rejected.append((item, exc.reason))
-                continue
-            except Exception as exc:  # a normaliser bug must not stop the stream either
-                log.exception("normaliser for %s failed", channel.network)
-                rejected.append((item, f"normaliser error: {type(exc).__name__}: {exc}"))
-                continue
-            if message is None:
-                result.ignored += 1
-            else:
-                valid.append(message)
+        with _collector_paused():
+            valid: list[NormalisedMessage] = []
+            rejected: list[tuple[RawItem, str]] = []
+            for item in items:
+                try:
+                    message = normalise(item)
+                except InvalidMessage as exc:
+                    rejected.append((item, exc.reason))
+                    continue
+                except Exception as exc:  # a normaliser bug must not stop the stream either
+                    log.exception("normaliser for %s failed", channel.network)
+                    rejected.append((item, f"normaliser error: {type(exc).__name__}: {exc}"))
+                    continue
+                if message is None:
+                    result.ignored += 1
+                else:
+                    valid.append(message)
 
-        unique: dict[str, NormalisedMessage] = {}
-        for message in valid:
-            if message.external_id in unique:
-                result.duplicates += 1
-            else:
-                unique[message.external_id] = message
-        prepared = self._enrich(list(unique.values()))
+            unique: dict[str, NormalisedMessage] = {}
+            for message in valid:
+                if message.external_id in unique:
+                    result.duplicates += 1
+                else:
+                    unique[message.external_id] = message
+            prepared = self._enrich(list(unique.values()))
 
-        async with self.db.write() as session:
-            result.quarantined = await _quarantine(session, channel, rejected)
-            stored = await _store(session, channel, prepared)
-            result.accepted = len(stored)
-            result.duplicates += len(prepared) - len(stored)
-            result.message_ids = stored
-            await _touch_channel(session, channel, cursor, [p.message for p in prepared])
+            async with self.db.write() as session:
+                result.quarantined = await _quarantine(session, channel, rejected)
+                stored = await session.run_sync(_store, channel, prepared)
+                result.accepted = len(stored)
+                result.duplicates += len(prepared) - len(stored)
+                result.message_ids = stored
+                await _touch_channel(session, channel, cursor, [p.message for p in prepared])
 
         if stored:
             for hook in self.on_commit:
@@ -169,11 +176,32 @@ class Pipeline:
         return result
 
     def _enrich(self, messages: list[NormalisedMessage]) -> list[_Prepared]:
-        prepared = [_Prepared(m, Enrichment(lang=m.lang)) for m in messages]
+        if not self.enrichers:
+            return [_Prepared(m, None) for m in messages]
+        merged = [Enrichment(lang=m.lang) for m in messages]
         for enricher in self.enrichers:
-            for item, enrichment in zip(prepared, enricher(messages), strict=True):
-                _merge(item.enrichment, enrichment)
-        return prepared
+            for into, enrichment in zip(merged, enricher(messages), strict=True):
+                _merge(into, enrichment)
+        return [_Prepared(m, e) for m, e in zip(messages, merged, strict=True)]
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a batch is processed.
+
+    A batch allocates tens of thousands of small acyclic objects (models, dicts, tuples) that
+    reference counting frees; meanwhile the collector would trigger every few hundred
+    allocations and walk the long-lived heap, which cost about a third of ingest's time.
+    Nested or concurrent use is safe: only the block that paused it resumes it.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _merge(into: Enrichment, other: Enrichment) -> None:
@@ -217,136 +245,92 @@ async def _quarantine(
     return len(rejected)
 
 
-def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
-
-
-async def _existing_ids(
-    session: AsyncSession, channel_id: int, external_ids: list[str]
-) -> set[str]:
-    found: set[str] = set()
-    for chunk in _chunks(external_ids):
-        rows = await session.scalars(
-            select(Message.external_id).where(
-                Message.channel_id == channel_id, Message.external_id.in_(chunk)
-            )
-        )
-        found.update(r for r in rows if r is not None)
-    return found
-
-
-async def _contacts(
-    session: AsyncSession, channel: ChannelRef, messages: list[NormalisedMessage]
-) -> dict[str, int]:
-    """Contact ids by handle, creating the contacts seen for the first time."""
-    authors = {m.author.handle: m.author for m in messages}
-    ids: dict[str, int] = {}
-    handles = list(authors)
-    for chunk in _chunks(handles):
-        rows = await session.execute(
-            select(Contact.handle, Contact.id).where(
-                Contact.workspace_id == channel.workspace_id,
-                Contact.network == channel.network,
-                Contact.handle.in_(chunk),
-            )
-        )
-        ids.update({handle: cid for handle, cid in rows})
-    missing = [authors[h] for h in handles if h not in ids]
-    for chunk in _chunks(missing):
-        await session.execute(
-            insert_ignoring_conflicts(session, Contact.__table__),
-            [
-                {
-                    "workspace_id": channel.workspace_id,
-                    "network": channel.network,
-                    "handle": a.handle,
-                    "name": a.name,
-                    "url": a.url,
-                    "profile": {},
-                    "created_at": utcnow(),
-                }
-                for a in chunk
-            ],
-        )
-        rows = await session.execute(
-            select(Contact.handle, Contact.id).where(
-                Contact.workspace_id == channel.workspace_id,
-                Contact.network == channel.network,
-                Contact.handle.in_([a.handle for a in chunk]),
-            )
-        )
-        ids.update({handle: cid for handle, cid in rows})
-    return ids
-
-
 def _parent_ids(message: NormalisedMessage) -> list[str]:
     """Where a message may hang in a thread, nearest parent first."""
     parents = [message.in_reply_to] if message.in_reply_to else []
-    references = message.extras().get("references") or []
-    if isinstance(references, list):
+    references = (message.model_extra or {}).get("references")
+    if references and isinstance(references, list):
         parents += [str(r) for r in reversed(references)]
     return parents
 
 
-async def _known_threads(
-    session: AsyncSession, channel: ChannelRef, messages: list[NormalisedMessage]
-) -> dict[str, int | None]:
-    """Conversation ids of the stored messages that the batch replies to."""
-    wanted = sorted({p for m in messages for p in _parent_ids(m)})
-    known: dict[str, int | None] = {}
-    for chunk in _chunks(wanted):
-        rows = await session.execute(
-            select(Message.external_id, Message.conversation_id).where(
-                Message.channel_id == channel.id, Message.external_id.in_(chunk)
-            )
-        )
-        known.update({str(k): v for k, v in rows})
-    return known
+def _author_json(author: Author) -> dict[str, Any]:
+    """``author.model_dump(exclude_defaults=True)``, without pydantic's per-call overhead."""
+    data: dict[str, Any] = {"handle": author.handle}
+    if author.name:
+        data["name"] = author.name
+    if author.url:
+        data["url"] = author.url
+    if author.model_extra:
+        data.update(author.model_extra)
+    return data
 
 
-async def _dm_conversations(
-    session: AsyncSession, channel: ChannelRef, contact_ids: set[int]
-) -> dict[int, int]:
-    keys = [f"dm:{cid}" for cid in contact_ids]
-    found: dict[int, int] = {}
-    for chunk in _chunks(keys):
-        rows = await session.execute(
-            select(Conversation.thread_key, Conversation.id)
-            .where(Conversation.channel_id == channel.id, Conversation.thread_key.in_(chunk))
-            .order_by(Conversation.id)
-        )
-        for key, conversation_id in rows:
-            found[int(str(key).removeprefix("dm:"))] = conversation_id  # the newest wins
-    return found
+_MESSAGE_COLUMNS = (
+    "workspace_id", "channel_id", "conversation_id", "contact_id", "author_person_id",
+    "direction", "kind", "external_id", "in_reply_to", "url", "text", "lang", "sentiment",
+    "sentiment_score", "extra", "created_at", "received_at",
+)  # fmt: skip
+_CONVERSATION_COLUMNS = (
+    "workspace_id", "channel_id", "contact_id", "thread_key", "subject", "status",
+    "created_at", "updated_at",
+)  # fmt: skip
+_CONTACT_COLUMNS = ("workspace_id", "network", "handle", "name", "url", "profile", "created_at")
 
 
-async def _store(
-    session: AsyncSession, channel: ChannelRef, prepared: list[_Prepared]
-) -> list[int]:
-    """Insert the new messages with their conversations; return the stored message ids."""
+def _store(session: Session, channel: ChannelRef, prepared: list[_Prepared]) -> list[int]:
+    """Insert the new messages with their contacts and conversations; the stored ids.
+
+    Runs synchronously in the write transaction (``AsyncSession.run_sync``): the rows go
+    through the DBAPI cursor as tuples (see :mod:`allsang.ingest.fast`).
+    """
     if not prepared:
         return []
-    existing = await _existing_ids(session, channel.id, [p.message.external_id for p in prepared])
+    bulk = Bulk(session.connection())
+    existing = {
+        row[0]
+        for row in bulk.select_in(
+            "SELECT external_id FROM message WHERE channel_id = ? AND external_id",
+            (channel.id,),
+            [p.message.external_id for p in prepared],
+        )
+    }
     fresh = [p for p in prepared if p.message.external_id not in existing]
     if not fresh:
         return []
-    fresh.sort(key=lambda p: p.message.created_at)
+    # Stored form of each created_at: sorts and compares as the times do (UTC throughout),
+    # and far cheaper to compare than datetimes in the senders' zones.
+    stamps = {id(p): bulk.timestamp(p.message.created_at) for p in fresh}
+    fresh.sort(key=lambda p: stamps[id(p)])
     messages = [p.message for p in fresh]
-    contacts = await _contacts(session, channel, messages)
-    threads = await _known_threads(session, channel, messages)
-    dms = await _dm_conversations(
-        session, channel, {contacts[m.author.handle] for m in messages if m.kind == "dm"}
+    parents = [_parent_ids(m) for m in messages]
+    contacts = _contacts(bulk, channel, messages)
+    threads = dict(
+        bulk.select_in(
+            "SELECT external_id, conversation_id FROM message WHERE channel_id = ? AND external_id",
+            (channel.id,),
+            sorted({p for ps in parents for p in ps}),
+        )
     )
+    dm_contacts = {contacts[m.author.handle] for m in messages if m.kind == "dm"}
+    dms: dict[int, int] = {}
+    for key, conversation_id in sorted(
+        bulk.select_in(
+            "SELECT thread_key, id FROM conversation WHERE channel_id = ? AND thread_key",
+            (channel.id,),
+            [f"dm:{cid}" for cid in dm_contacts],
+        ),
+        key=lambda row: row[1],
+    ):
+        dms[int(str(key).removeprefix("dm:"))] = conversation_id  # the newest wins
 
     # Decide each message's conversation: an existing id, a new one (by thread key), or none.
     new_threads: dict[str, NormalisedMessage] = {}
     placement: list[int | str | None] = []
     in_batch: dict[str, int | str | None] = {}
-    for message in messages:
-        contact_id = contacts[message.author.handle]
+    for message, message_parents in zip(messages, parents, strict=True):
         target: int | str | None = None
-        for parent in _parent_ids(message):
+        for parent in message_parents:
             if parent in in_batch:
                 target = in_batch[parent]
                 break
@@ -354,6 +338,7 @@ async def _store(
                 target = threads[parent]
                 break
         if target is None and message.kind == "dm":
+            contact_id = contacts[message.author.handle]
             target = dms.get(contact_id) or f"dm:{contact_id}"
         if target is None and message.addressed:
             target = f"root:{message.external_id}"
@@ -362,99 +347,133 @@ async def _store(
         placement.append(target)
         in_batch[message.external_id] = target
 
-    created = await _open_conversations(session, channel, contacts, new_threads)
+    created = _open_conversations(bulk, channel, contacts, new_threads)
+    received_at = bulk.timestamp(utcnow())
     rows = []
+    touched: dict[int, tuple[Any, Any]] = {}  # stamps of the latest and first inbound
     for item, target in zip(fresh, placement, strict=True):
-        m, e = item.message, item.enrichment
-        extra = {**m.extras(), **e.extra}
+        m, e, stamp = item.message, item.enrichment, stamps[id(item)]
+        conversation_id = created[target] if isinstance(target, str) else target
+        direction = m.direction
+        extra = {"author": _author_json(m.author), **(m.model_extra or {})}
+        if e is not None:
+            extra.update(e.extra)
         rows.append(
-            {
-                "workspace_id": channel.workspace_id,
-                "channel_id": channel.id,
-                "conversation_id": created[target] if isinstance(target, str) else target,
-                "contact_id": contacts[m.author.handle],
-                "author_person_id": None,
-                "direction": m.direction,
-                "kind": m.kind,
-                "external_id": m.external_id,
-                "in_reply_to": m.in_reply_to,
-                "url": m.url,
-                "text": m.text,
-                "lang": e.lang,
-                "sentiment": e.sentiment,
-                "sentiment_score": e.sentiment_score,
-                "extra": {"author": m.author.model_dump(exclude_defaults=True), **extra},
-                "created_at": m.created_at,
-                "received_at": utcnow(),
-            }
+            (
+                channel.workspace_id,
+                channel.id,
+                conversation_id,
+                contacts[m.author.handle],
+                None,
+                direction,
+                m.kind,
+                m.external_id,
+                m.in_reply_to,
+                m.url,
+                m.text,
+                m.lang if e is None else e.lang,
+                None if e is None else e.sentiment,
+                None if e is None else e.sentiment_score,
+                bulk.json(extra),
+                stamp,
+                received_at,
+            )
         )
-    stored: list[int] = []
-    for chunk in _chunks(rows):
-        result = await session.execute(
-            insert_ignoring_conflicts(session, Message.__table__).returning(Message.__table__.c.id),
-            chunk,
+        if conversation_id is not None:
+            latest, inbound = touched.get(conversation_id, (stamp, None))
+            if direction == "inbound":
+                inbound = stamp if inbound is None else min(inbound, stamp)
+            touched[conversation_id] = (max(latest, stamp), inbound)
+    stored = [
+        row[0]
+        for row in bulk.insert(
+            Message.__table__, _MESSAGE_COLUMNS, rows, ignore_conflicts=True, returning=("id",)
         )
-        stored.extend(result.scalars().all())
-    await _update_conversations(session, [r for r in rows if r["conversation_id"] is not None])
+    ]
+    stored.sort()
+    _update_conversations(bulk, touched)
     return stored
 
 
-async def _open_conversations(
-    session: AsyncSession,
+def _contacts(bulk: Bulk, channel: ChannelRef, messages: list[NormalisedMessage]) -> dict[str, int]:
+    """Contact ids by handle, creating the contacts seen for the first time."""
+    authors = {m.author.handle: m.author for m in messages}
+    sql = "SELECT handle, id FROM contact WHERE workspace_id = ? AND network = ? AND handle"
+    fixed = (channel.workspace_id, channel.network)
+    ids: dict[str, int] = dict(bulk.select_in(sql, fixed, list(authors)))
+    missing = [authors[h] for h in authors if h not in ids]
+    if missing:
+        now, profile = bulk.timestamp(utcnow()), bulk.json({})
+        bulk.insert(
+            Contact.__table__,
+            _CONTACT_COLUMNS,
+            [
+                (channel.workspace_id, channel.network, a.handle, a.name, a.url, profile, now)
+                for a in missing
+            ],
+            ignore_conflicts=True,
+        )
+        ids.update(bulk.select_in(sql, fixed, [a.handle for a in missing]))
+    return ids
+
+
+def _open_conversations(
+    bulk: Bulk,
     channel: ChannelRef,
     contacts: dict[str, int],
     threads: dict[str, NormalisedMessage],
 ) -> dict[str, int]:
-    """Create the batch's new conversations in multi-row INSERTs; their ids by thread key."""
-    table = Conversation.__table__
-    now = utcnow()
+    """Create the batch's new conversations in multi-row INSERTs; their ids by thread key
+    (unique within a batch, so ``RETURNING`` order does not matter)."""
+    now = bulk.timestamp(utcnow())
     rows = [
-        {
-            "workspace_id": channel.workspace_id,
-            "channel_id": channel.id,
-            "contact_id": contacts[first.author.handle],
-            "thread_key": key,
-            "subject": str(first.extras().get("title") or first.text[:200]),
-            "status": "new",
-            "created_at": now,
-            "updated_at": now,
-        }
+        (
+            channel.workspace_id,
+            channel.id,
+            contacts[first.author.handle],
+            key,
+            str((first.model_extra or {}).get("title") or first.text[:200]),
+            "new",
+            now,
+            now,
+        )
         for key, first in threads.items()
     ]
-    created: dict[str, int] = {}
-    for chunk in _chunks(rows):
-        result = await session.execute(
-            insert(table).returning(table.c.id, sort_by_parameter_order=True), chunk
+    returned = bulk.insert(
+        Conversation.__table__, _CONVERSATION_COLUMNS, rows, returning=("thread_key", "id")
+    )
+    return {str(key): conversation_id for key, conversation_id in returned}
+
+
+# Each touched conversation's clock moves: the last message (if newer), waiting since (the
+# first inbound message, if not waiting yet), and an inbound message reopens a closed or
+# snoozed conversation. ``updated_at`` moves only when something else does (as the ORM did).
+_UPDATE_CONVERSATION = """
+UPDATE conversation SET
+  last_message_at = CASE WHEN last_message_at IS NULL OR last_message_at < ? THEN ?
+    ELSE last_message_at END,
+  waiting_since = CASE WHEN ? AND waiting_since IS NULL THEN ? ELSE waiting_since END,
+  status = CASE WHEN ? AND status IN ('closed', 'snoozed') THEN 'open' ELSE status END,
+  snoozed_until = CASE WHEN ? AND status IN ('closed', 'snoozed') THEN NULL
+    ELSE snoozed_until END,
+  updated_at = ?
+WHERE id = ? AND (last_message_at IS NULL OR last_message_at < ?
+  OR (? AND (waiting_since IS NULL OR status IN ('closed', 'snoozed'))))
+"""
+
+
+def _update_conversations(bulk: Bulk, touched: dict[int, tuple[Any, Any]]) -> None:
+    """Move each touched conversation's clock (see ``_UPDATE_CONVERSATION``); ``touched``
+    holds the stored forms (:meth:`Bulk.timestamp`) of the latest and the first inbound
+    message's time."""
+    now = bulk.timestamp(utcnow())
+    rows = []
+    for cid, (latest, first_inbound) in sorted(touched.items()):
+        inbound = first_inbound is not None
+        rows.append(
+            (latest, latest, inbound, first_inbound, inbound, inbound, now, cid, latest, inbound)
         )
-        created.update(zip((r["thread_key"] for r in chunk), result.scalars(), strict=True))
-    return created
-
-
-async def _update_conversations(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Move each touched conversation's clock: last message, waiting since, reopen."""
-    latest: dict[int, datetime] = {}
-    first_inbound: dict[int, datetime] = {}
-    for row in rows:
-        cid, at = row["conversation_id"], row["created_at"]
-        latest[cid] = max(at, latest.get(cid, at))
-        if row["direction"] == "inbound":
-            first_inbound[cid] = min(at, first_inbound.get(cid, at))
-    loaded: dict[int, Conversation] = {}
-    for chunk in _chunks(list(latest)):
-        found = await session.scalars(select(Conversation).where(Conversation.id.in_(chunk)))
-        loaded.update((c.id, c) for c in found)
-    for cid, at in latest.items():
-        conversation = loaded.get(cid)
-        if conversation is None:
-            continue
-        if conversation.last_message_at is None or at > conversation.last_message_at:
-            conversation.last_message_at = at
-        if cid in first_inbound:
-            if conversation.waiting_since is None:
-                conversation.waiting_since = first_inbound[cid]
-            if conversation.status in ("closed", "snoozed"):
-                conversation.status = "open"
-                conversation.snoozed_until = None
+    bulk.execute_many(_UPDATE_CONVERSATION, rows)
 
 
 async def _touch_channel(

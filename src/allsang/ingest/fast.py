@@ -1,0 +1,134 @@
+"""Bulk statements for the ingest pipeline's hot path, through the DBAPI cursor.
+
+Why: SQLAlchemy's per-row parameter processing (dicts, type processors, "insert many values"
+with ``RETURNING``) cost the pipeline more than the database did. The pipeline builds its rows
+as tuples and runs them here, on the connection of the session's own transaction, so the
+guarantees of :class:`allsang.db.Database.write` (one transaction, ``BEGIN IMMEDIATE`` on
+SQLite) are unchanged.
+
+Contract of :class:`Bulk`:
+
+* It runs on the connection of a synchronous SQLAlchemy ``Connection`` (from
+  ``AsyncSession.run_sync``), inside that connection's transaction; it never commits.
+* SQL is written with ``?`` placeholders; they become the driver's (``?`` for sqlite3,
+  ``%s`` for psycopg). SQL text must not contain a ``?`` of its own.
+* Values must be given as the database stores them: :meth:`Bulk.timestamp` and
+  :meth:`Bulk.json` convert exactly as the models' column types do (``UTCDateTime``: naive
+  UTC text on SQLite, aware UTC on PostgreSQL; ``JSONType``: ``json.dumps`` text on SQLite,
+  JSONB on PostgreSQL).
+* :meth:`Bulk.insert` fills the columns it is not given from the model's Python-side defaults
+  (a column added to a model later with a default is filled here too) and inserts up to
+  :data:`CHUNK` rows per multi-row ``VALUES`` statement.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table
+from sqlalchemy.types import JSON, DateTime
+
+CHUNK = 500  # rows per statement: 500 × 20 columns stays well below SQLite's 32,766 parameters
+
+
+def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+class Bulk:
+    """DBAPI statements in the transaction of ``connection`` (see the module docstring)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.sqlite = connection.dialect.name == "sqlite"
+        self._mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        self._cursor = connection.connection.cursor()
+        if not self.sqlite:
+            from psycopg.types.json import Jsonb
+
+            self._jsonb = Jsonb
+
+    def timestamp(self, value: datetime) -> Any:
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: use timezone-aware datetimes")
+        if value.tzinfo is not UTC:
+            value = value.astimezone(UTC)
+        if not self.sqlite:
+            return value
+        # SQLAlchemy's SQLite DATETIME storage format, microseconds always written.
+        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+    def json(self, value: Any) -> Any:
+        return json.dumps(value) if self.sqlite else self._jsonb(value)
+
+    def _sql(self, text: str) -> str:
+        return text if self._mark == "?" else text.replace("?", self._mark)
+
+    def select_in(self, sql: str, fixed: Sequence[Any], values: Sequence[Any]) -> list[Any]:
+        """Rows of ``sql`` + ``IN (values)``, run in chunks; ``fixed`` binds the ``?`` in
+        ``sql`` itself."""
+        rows: list[Any] = []
+        for chunk in chunks(values):
+            marks = ", ".join(["?"] * len(chunk))
+            self._cursor.execute(self._sql(f"{sql} IN ({marks})"), (*fixed, *chunk))
+            rows.extend(self._cursor.fetchall())
+        return rows
+
+    def insert(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        rows: Sequence[tuple[Any, ...]],
+        *,
+        ignore_conflicts: bool = False,
+        returning: Sequence[str] = (),
+    ) -> list[Any]:
+        """Insert ``rows`` (tuples in the order of ``columns``); the ``returning`` columns of
+        the rows actually inserted (with ``ignore_conflicts``, rows that clash with a unique
+        constraint are skipped and not returned)."""
+        if not rows:
+            return []
+        names, filler = self._defaults(table, columns)
+        placeholders = "(" + ", ".join(["?"] * len(names)) + ")"
+        head = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
+        tail = (" ON CONFLICT DO NOTHING" if ignore_conflicts else "") + (
+            f" RETURNING {', '.join(returning)}" if returning else ""
+        )
+        found: list[Any] = []
+        for chunk in chunks(rows):
+            sql = self._sql(head + ", ".join([placeholders] * len(chunk)) + tail)
+            params = [value for row in chunk for value in (*row, *filler)]
+            self._cursor.execute(sql, params)
+            if returning:
+                found.extend(self._cursor.fetchall())
+        return found
+
+    def execute_many(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """One statement run once per row (the driver's ``executemany``)."""
+        if rows:
+            self._cursor.executemany(self._sql(sql), rows)
+
+    def _defaults(self, table: Table, columns: Sequence[str]) -> tuple[list[str], tuple[Any, ...]]:
+        """The column names with the defaulted ones appended, and their values."""
+        names, values = list(columns), []
+        for column in table.columns:
+            default = column.default
+            if column.name in columns or column.primary_key or default is None:
+                continue
+            if default.is_scalar:
+                value = default.arg  # type: ignore[attr-defined]
+            elif default.is_callable:
+                value = default.arg(None)  # type: ignore[attr-defined]
+            else:
+                continue  # a SQL expression default is the database's to apply
+            kind = getattr(column.type, "impl_instance", column.type)
+            if isinstance(kind, DateTime) and value is not None:
+                value = self.timestamp(value)
+            elif isinstance(kind, JSON):
+                value = self.json(value)
+            names.append(column.name)
+            values.append(value)
+        return names, tuple(values)
