@@ -131,5 +131,9 @@ async def test_openapi_describes_only_the_api(client: httpx.AsyncClient) -> None
         "/api/v1/messages",
         "/api/v1/conversations",
         "/api/v1/conversations/{conversation_id}",
+        "/api/v1/conversations/{conversation_id}/assignment",
+        "/api/v1/conversations/{conversation_id}/status",
+        "/api/v1/conversations/{conversation_id}/notes",
+        "/api/v1/conversations/{conversation_id}/replies",
     }
     assert (await client.get("/docs")).status_code == 404

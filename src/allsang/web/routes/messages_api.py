@@ -1,5 +1,7 @@
-"""The JSON API for messages: the webhook connector (``POST /api/v1/messages``) and listing
-what is stored (``GET /api/v1/messages``, ``/conversations``, ``/conversations/{id}``).
+"""The JSON API for messages: the webhook connector (``POST /api/v1/messages``), listing
+what is stored (``GET /api/v1/messages``, ``/conversations``, ``/conversations/{id}``), and the
+team inbox's changes to a conversation (``PUT …/assignment``, ``PUT …/status``, ``POST …/notes``,
+``POST …/replies``; see :mod:`allsang.inbox`).
 
 Listing is newest first with keyset paging: each page's ``next`` is an opaque cursor to pass
 as ``before`` for the following page (stable while new rows arrive, unlike an offset). Every
@@ -22,8 +24,10 @@ from starlette.responses import Response
 from allsang import channels
 from allsang.connectors.base import RawItem
 from allsang.db.models import Channel, Contact, Conversation, Message
+from allsang.inbox import actions, replies
 from allsang.ingest.message import NormalisedMessage
 from allsang.ingest.pipeline import IngestResult
+from allsang.live import open_broadcast, publish_conversations
 from allsang.web.errors import problem
 from allsang.web.routes.api import Problem
 from allsang.web.viewer import Viewer, require, runtime_of
@@ -489,3 +493,147 @@ async def get_conversation(
         **_conversation_out(conversation, network, contact, count),
         thread=[_message_out(message, net) for message, net in messages],
     )
+
+
+# Changing a conversation (the team inbox) -----------------------------------------------------
+
+
+class AssignmentIn(BaseModel):
+    assignee_id: int | None = Field(description="A member of the workspace; null unassigns")
+
+
+class StatusIn(BaseModel):
+    status: Status
+    priority: Literal["low", "normal", "high", "urgent"] | None = Field(
+        default=None, description="Also change the priority"
+    )
+
+
+class TextIn(BaseModel):
+    text: str = Field(min_length=1, max_length=10_000)
+
+
+_CHANGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    404: {"model": Problem, "description": "No such conversation (or person)"},
+}
+
+
+async def _current(request: Request, viewer: Viewer, conversation_id: int) -> ConversationOut:
+    async with runtime_of(request).db.read() as session:
+        row = (
+            await session.execute(
+                _conversations_query(viewer.actor.workspace_id).where(
+                    Conversation.id == conversation_id
+                )
+            )
+        ).first()
+    assert row is not None
+    conversation, network, contact, count, _at = row
+    return ConversationOut(**_conversation_out(conversation, network, contact, count))
+
+
+async def _announce(request: Request, conversation: Conversation) -> None:
+    broadcast = open_broadcast(runtime_of(request).settings.broadcast_url)
+    await publish_conversations(broadcast, [conversation])
+
+
+@router.put("/conversations/{conversation_id}/assignment", responses=_CHANGE_ERRORS)  # type: ignore[arg-type]
+async def put_assignment(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(require("conversation.manage"))],
+    conversation_id: Annotated[int, Path(ge=1)],
+    body: AssignmentIn,
+) -> ConversationOut:
+    """Assign the conversation (a new one becomes open); audited as ``conversation.assign``."""
+    workspace_id = viewer.actor.workspace_id or -1
+    async with runtime_of(request).db.write() as session:
+        try:
+            conversation = await actions.load(session, workspace_id, conversation_id)
+            await actions.assign(session, viewer.actor, conversation, body.assignee_id)
+        except actions.NotFound:
+            return problem(404, "There is no such conversation or person.")  # type: ignore[return-value]
+    await _announce(request, conversation)
+    return await _current(request, viewer, conversation_id)
+
+
+@router.put("/conversations/{conversation_id}/status", responses=_CHANGE_ERRORS)  # type: ignore[arg-type]
+async def put_status(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(require("conversation.manage"))],
+    conversation_id: Annotated[int, Path(ge=1)],
+    body: StatusIn,
+) -> ConversationOut:
+    """Set the status (and optionally the priority); each change is audited."""
+    workspace_id = viewer.actor.workspace_id or -1
+    async with runtime_of(request).db.write() as session:
+        try:
+            conversation = await actions.load(session, workspace_id, conversation_id)
+        except actions.NotFound:
+            return problem(404, "There is no such conversation.")  # type: ignore[return-value]
+        await actions.set_field(session, viewer.actor, conversation, "status", body.status)
+        if body.priority is not None:
+            await actions.set_field(session, viewer.actor, conversation, "priority", body.priority)
+    await _announce(request, conversation)
+    return await _current(request, viewer, conversation_id)
+
+
+@router.post("/conversations/{conversation_id}/notes", status_code=201, responses=_CHANGE_ERRORS)  # type: ignore[arg-type]
+async def post_note(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(require("conversation.manage"))],
+    conversation_id: Annotated[int, Path(ge=1)],
+    body: TextIn,
+) -> MessageOut:
+    """Add an internal note (direction ``note``); ``@name`` mentions notify members whose
+    e-mail address starts with ``name@``."""
+    workspace_id = viewer.actor.workspace_id or -1
+    async with runtime_of(request).db.write() as session:
+        try:
+            conversation = await actions.load(session, workspace_id, conversation_id)
+            note = await actions.add_note(session, viewer.actor, conversation, body.text)
+        except actions.NotFound:
+            return problem(404, "There is no such conversation.")  # type: ignore[return-value]
+        except actions.InvalidChange:
+            return problem(422, "A note needs text.")  # type: ignore[return-value]
+    await _announce(request, conversation)
+    return _message_out(note, None)
+
+
+@router.post(
+    "/conversations/{conversation_id}/replies",
+    status_code=201,
+    responses={
+        **_CHANGE_ERRORS,
+        502: {"model": Problem, "description": "The network refused or could not be reached"},
+    },
+)  # type: ignore[arg-type]
+async def post_reply(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(require("conversation.reply"))],
+    conversation_id: Annotated[int, Path(ge=1)],
+    body: TextIn,
+) -> MessageOut:
+    """Reply through the conversation's channel to its newest inbound message. The reply is
+    stored (direction ``outbound``) only once the network accepted it; ``first_reply_at`` is
+    set and ``waiting_since`` cleared. A refusal stores nothing and answers 422 (nothing to
+    reply to, too long for the network) or 502 (the network's error, in ``detail``)."""
+    runtime = runtime_of(request)
+    workspace_id = viewer.actor.workspace_id or -1
+    try:
+        target = await replies.reply_target(runtime, workspace_id, conversation_id)
+        limit = replies.limit_for(target.channel.network)
+        if limit is not None and len(body.text.strip()) > limit:
+            return problem(422, f"A reply on this network has at most {limit} characters.")  # type: ignore[return-value]
+        message = await replies.send_reply(
+            runtime, viewer.actor, workspace_id, conversation_id, body.text
+        )
+    except actions.NotFound:
+        return problem(404, "There is no such conversation.")  # type: ignore[return-value]
+    except replies.ReplyFailed as exc:
+        status = 502 if isinstance(exc.__cause__, Exception) else 422
+        return problem(status, str(exc))  # type: ignore[return-value]
+    async with runtime.db.read() as session:
+        conversation = await actions.load(session, workspace_id, conversation_id)
+    await _announce(request, conversation)
+    return _message_out(message, target.channel.network)
