@@ -218,7 +218,7 @@ async def add_note(
     )
     session.add(note)
     await session.flush()
-    mentioned = {name.casefold() for name in MENTION.findall(text)}
+    mentioned = {name.rstrip(".").casefold() for name in MENTION.findall(text)}
     notified = []
     if mentioned:
         for person in await members(session, conversation.workspace_id):
