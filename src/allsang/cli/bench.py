@@ -12,6 +12,7 @@ import click
 BENCHMARKS: dict[str, str] = {
     "ingest": "allsang.ingest.bench",
     "listen": "allsang.listening.bench",
+    "wall": "allsang.wall.bench",
 }
 
 

@@ -275,8 +275,11 @@ async def last_seq(session: AsyncSession, wall_id: int) -> int:
     return value or 0
 
 
+EVENTS_BATCH = 200
+
+
 async def events_after(
-    session: AsyncSession, wall_id: int, seq: int, limit: int = 200
+    session: AsyncSession, wall_id: int, seq: int, limit: int = EVENTS_BATCH
 ) -> list[WallEvent]:
     rows = await session.scalars(
         select(WallEvent)

@@ -17,24 +17,30 @@ connection open.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 import segno
 from fastapi import APIRouter, Depends, Header, Query, Request
+from jinja2 import Template
 from markupsafe import Markup
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response, StreamingResponse
 
 from allsang import i18n
 from allsang.authz import Actor, authorize
+from allsang.db import Database
 from allsang.db.models import Wall, Workspace
-from allsang.live import open_broadcast
+from allsang.live import Broadcast, open_broadcast
 from allsang.wall import service
 from allsang.web.errors import PageError
 from allsang.web.templating import render
 from allsang.web.viewer import Viewer, get_viewer, runtime_of
 
 router = APIRouter(prefix="/walls")
+log = logging.getLogger(__name__)
 
 MAX_ITEMS = 30  # posts on a screen at once; the client keeps the DOM to this size too
 POLL_SECONDS = 0.5
@@ -148,6 +154,107 @@ def _sse(kind: str, seq: int | None, data: str) -> str:
     return "\n".join(lines) + "\n\n"
 
 
+async def _frames(
+    session: AsyncSession, template: Template, wall_id: int, after: int
+) -> list[tuple[int, str]]:
+    """SSE frames for the wall's events after ``after`` (at most one batch)."""
+    batch = await service.events_after(session, wall_id, after)
+    frames = []
+    for event in batch:
+        card = None
+        if event.kind in ("add", "pin"):
+            card = await service.card_for(session, wall_id, event.message_id)
+        if card is None:
+            frame = _sse("remove", event.seq, str(event.message_id))
+        else:
+            frame = _sse(
+                event.kind, event.seq, template.render(card=card, pinned=event.kind == "pin")
+            )
+        frames.append((event.seq, frame))
+    return frames
+
+
+class _Feed:
+    """One per open wall per process: looks for new posts, reads and renders the wall's new
+    events once, and hands the frames to every open stream of that wall (so 200 screens cost
+    one query loop, not 200). Ends when its last stream leaves."""
+
+    def __init__(self, db: Database, broadcast: Broadcast, template: Template, wall_id: int):
+        self.db = db
+        self.broadcast = broadcast
+        self.template = template
+        self.wall_id = wall_id
+        self.streams: set[asyncio.Queue[tuple[int, str] | None]] = set()
+        self.last = 0
+        self.token_hash: str | None = None
+        self.ready = asyncio.Event()
+        self.task = asyncio.create_task(self._run())
+
+    def join(self) -> asyncio.Queue[tuple[int, str] | None]:
+        queue: asyncio.Queue[tuple[int, str] | None] = asyncio.Queue()
+        self.streams.add(queue)
+        return queue
+
+    def leave(self, queue: asyncio.Queue[tuple[int, str] | None]) -> None:
+        self.streams.discard(queue)
+
+    async def _tick(self) -> bool:
+        await service.catch_up(self.db, self.wall_id, self.broadcast)
+        async with self.db.read() as session:
+            wall = await session.get(Wall, self.wall_id)
+            token_hash = wall.display_token_hash if wall else None
+            if not self.ready.is_set():
+                self.last = await service.last_seq(session, self.wall_id)
+                frames = []
+            else:
+                frames = await _frames(session, self.template, self.wall_id, self.last)
+        changed = token_hash != self.token_hash
+        self.token_hash = token_hash
+        self.ready.set()
+        for seq, frame in frames:
+            self.last = seq
+            for queue in self.streams:
+                queue.put_nowait((seq, frame))
+        if changed:
+            for queue in self.streams:
+                queue.put_nowait(None)  # "check your token"
+        return bool(frames)
+
+    async def _run(self) -> None:
+        try:
+            async with self.broadcast.subscribe(service.wall_topic(self.wall_id)) as hints:
+                while self.streams:
+                    try:
+                        if await self._tick():
+                            continue
+                    except Exception:
+                        log.exception("wall %s feed failed; retrying", self.wall_id)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(anext(hints), POLL_SECONDS)
+        finally:
+            # Checked and removed without an await in between, so a stream that joins from
+            # now on finds no feed and starts a new one.
+            if _FEEDS.get(self.wall_id) is self:
+                del _FEEDS[self.wall_id]
+
+
+_FEEDS: dict[int, _Feed] = {}
+
+
+def _feed(request: Request, wall_id: int) -> _Feed:
+    feed = _FEEDS.get(wall_id)
+    if feed is None or feed.task.done():
+        runtime = runtime_of(request)
+        feed = _Feed(
+            runtime.db,
+            open_broadcast(runtime.settings.broadcast_url),
+            request.app.state.templates.get_template("walls/_card.html"),
+            wall_id,
+        )
+        _FEEDS[wall_id] = feed
+    return feed
+
+
 @router.get("/{wall_id}/events")
 async def events(
     request: Request,
@@ -156,52 +263,38 @@ async def events(
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> StreamingResponse:
     start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
-    runtime = runtime_of(request)
-    templates = request.app.state.templates
-    card_template = templates.get_template("walls/_card.html")
-    wall_id = display.wall.id
     digest = display.token_digest
-
-    broadcast = open_broadcast(runtime.settings.broadcast_url)
+    feed = _feed(request, display.wall.id)
+    queue = feed.join()
 
     async def stream() -> AsyncIterator[str]:
-        last = start
-        idle = 0.0
-        yield f"retry: {RETRY_MILLISECONDS}\n\n"
-        async with broadcast.subscribe(service.wall_topic(wall_id)) as hints:
+        try:
+            yield f"retry: {RETRY_MILLISECONDS}\n\n"
+            await feed.ready.wait()
+            # Catch up from the database; the feed's queue holds what came meanwhile.
+            last = start
             while True:
-                await service.catch_up(runtime.db, wall_id, broadcast)
-                async with runtime.db.read() as session:
-                    wall = await session.get(Wall, wall_id)
-                    if wall is None or (digest and wall.display_token_hash != digest):
-                        yield _sse("revoked", None, "")
-                        return
-                    batch = await service.events_after(session, wall_id, last)
-                    cards = {
-                        e.message_id: await service.card_for(session, wall_id, e.message_id)
-                        for e in batch
-                        if e.kind in ("add", "pin")
-                    }
-                for event in batch:
-                    card = cards.get(event.message_id)
-                    if event.kind == "remove" or card is None:
-                        data = str(event.message_id)
-                        kind = "remove" if event.kind == "remove" else event.kind
-                    else:
-                        data = card_template.render(card=card, pinned=event.kind == "pin")
-                        kind = event.kind
-                    yield _sse(kind, event.seq, data)
-                    last = event.seq
-                if batch:
-                    idle = 0.0
-                    continue
+                async with feed.db.read() as session:
+                    frames = await _frames(session, feed.template, feed.wall_id, last)
+                for seq, frame in frames:
+                    yield frame
+                    last = seq
+                if len(frames) < service.EVENTS_BATCH:
+                    break
+            while True:
+                if digest and feed.token_hash != digest:
+                    yield _sse("revoked", None, "")
+                    return
                 try:
-                    await asyncio.wait_for(anext(hints), POLL_SECONDS)
+                    item = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
                 except TimeoutError:
-                    idle += POLL_SECONDS
-                    if idle >= KEEPALIVE_SECONDS:
-                        idle = 0.0
-                        yield ": keepalive\n\n"
+                    yield ": keepalive\n\n"
+                    continue
+                if item is not None and item[0] > last:
+                    last = item[0]
+                    yield item[1]
+        finally:
+            feed.leave(queue)
 
     return StreamingResponse(
         stream(),
