@@ -68,12 +68,17 @@ class Bulk:
         return text if self._mark == "?" else text.replace("?", self._mark)
 
     def select_in(self, sql: str, fixed: Sequence[Any], values: Sequence[Any]) -> list[Any]:
-        """Rows of ``sql`` + ``IN (values)``, run in chunks; ``fixed`` binds the ``?`` in
-        ``sql`` itself."""
+        """Rows of ``sql`` + ``IN (values)`` (``= ANY(array)`` on PostgreSQL), run in chunks;
+        ``fixed`` binds the ``?`` in ``sql`` itself."""
         rows: list[Any] = []
         for chunk in chunks(values):
-            marks = ", ".join(["?"] * len(chunk))
-            self._cursor.execute(self._sql(f"{sql} IN ({marks})"), (*fixed, *chunk))
+            if self.sqlite:
+                marks = ", ".join(["?"] * len(chunk))
+                self._cursor.execute(f"{sql} IN ({marks})", (*fixed, *chunk))
+            else:
+                # One array parameter: 500-value IN lists made these look-ups about 7 times
+                # slower on PostgreSQL (measured in `allsang bench ingest`).
+                self._cursor.execute(self._sql(f"{sql} = ANY(?)"), (*fixed, list(chunk)))
             rows.extend(self._cursor.fetchall())
         return rows
 
