@@ -11,7 +11,8 @@ Contract of :class:`Bulk`:
 * It runs on the connection of a synchronous SQLAlchemy ``Connection`` (from
   ``AsyncSession.run_sync``), inside that connection's transaction; it never commits.
 * SQL is written with ``?`` placeholders; they become the driver's (``?`` for sqlite3,
-  ``%s`` for psycopg). SQL text must not contain a ``?`` of its own.
+  ``%s`` for psycopg, the two drivers Allsang uses; others are refused). SQL text must not
+  contain a ``?`` of its own.
 * Values must be given as the database stores them: :meth:`Bulk.timestamp` and
   :meth:`Bulk.json` convert exactly as the models' column types do (``UTCDateTime``: naive
   UTC text on SQLite, aware UTC on PostgreSQL; ``JSONType``: ``json.dumps`` text on SQLite,
@@ -44,7 +45,10 @@ class Bulk:
 
     def __init__(self, connection: Connection) -> None:
         self.sqlite = connection.dialect.name == "sqlite"
-        self._mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        paramstyle = connection.dialect.paramstyle
+        if paramstyle not in ("qmark", "format", "pyformat"):
+            raise NotImplementedError(f"bulk statements for the {paramstyle!r} paramstyle")
+        self._mark = "?" if paramstyle == "qmark" else "%s"
         self._cursor = connection.connection.cursor()
         if not self.sqlite:
             from psycopg.types.json import Jsonb
