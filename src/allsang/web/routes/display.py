@@ -236,6 +236,7 @@ class _Feed:
             # now on finds no feed and starts a new one.
             if _FEEDS.get(self.wall_id) is self:
                 del _FEEDS[self.wall_id]
+            self.ready.set()  # streams still waiting see the feed is gone and end
 
 
 _FEEDS: dict[int, _Feed] = {}
@@ -285,6 +286,8 @@ async def events(
                 if digest and feed.token_hash != digest:
                     yield _sse("revoked", None, "")
                     return
+                if feed.task.done():
+                    return  # the feed failed (say, the Broadcast's connection): reconnect
                 try:
                     item = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
                 except TimeoutError:
