@@ -345,11 +345,11 @@ def _enrichers() -> tuple[Enricher, ...]:
 
 async def ingest_pipeline(runtime: Runtime) -> Pipeline:
     """The pipeline as ``allsang ingest`` and ``serve`` run it, with the listening enricher
-    (its model is loaded once per process, off the event loop) and live-update hints."""
-    from allsang.live import live_hook
+    (its model is loaded once per process, off the event loop), live hints and walls."""
+    from allsang.ingest.hooks import commit_hooks
 
     return Pipeline(
-        runtime.db, enrichers=await asyncio.to_thread(_enrichers), on_commit=[live_hook(runtime)]
+        runtime.db, enrichers=await asyncio.to_thread(_enrichers), on_commit=commit_hooks(runtime)
     )
 
 

@@ -199,8 +199,8 @@ async def test_a_failed_commit_keeps_the_old_cursor_and_stores_nothing(
 async def test_enrichers_fill_language_and_sentiment(channel: ChannelRef, db: Database) -> None:
     def enrich(messages: Any) -> list[Enrichment]:
         return [
-            Enrichment(lang="sv", sentiment="pos", sentiment_score=0.8, extra={"x": 1})
-            for _ in messages
+            Enrichment(lang=m.lang or "sv", sentiment="pos", sentiment_score=0.8, extra={"x": 1})
+            for m in messages
         ]
 
     await Pipeline(db, enrichers=[enrich]).ingest(channel, [msg("1"), msg("2", lang="da")])

@@ -52,6 +52,8 @@ async def _serve_http(runtime: Runtime, stop: asyncio.Event) -> None:
         log_level=settings.log_level,
         proxy_headers=True,
         server_header=False,
+        # Live pages hold SSE streams open; they reconnect to whichever process is up.
+        timeout_graceful_shutdown=3,
     )
     server = uvicorn.Server(config)
     # uvicorn would install its own signal handlers and exit the loop; we stop it ourselves.

@@ -56,9 +56,9 @@ from allsang.connectors.base import (
 from allsang.db.models import Channel
 from allsang.errors import ConfigurationError
 from allsang.ingest import health
+from allsang.ingest.hooks import commit_hooks
 from allsang.ingest.pipeline import ChannelRef, CommitHook, Enricher, Normaliser, Pipeline
 from allsang.ingest.stream import Stream, consume, open_stream
-from allsang.live import live_hook
 from allsang.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -355,7 +355,7 @@ async def run_ingest(
     pipeline = Pipeline(
         runtime.db,
         enrichers=options.enrichers,
-        on_commit=[*options.on_commit, live_hook(runtime)],
+        on_commit=[*options.on_commit, *commit_hooks(runtime)],
     )
     consumers_stop = asyncio.Event()
     consumers = [

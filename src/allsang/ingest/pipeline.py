@@ -51,7 +51,10 @@ class ChannelRef:
 
 @dataclass(slots=True)
 class Enrichment:
-    """What an enricher adds to one message; ``None`` leaves a field as it is."""
+    """What an enricher adds to one message; ``None`` leaves a field as it is.
+
+    A ``lang`` given here replaces the connector's tag: enrichers see that tag on the message
+    and decide (the listening enricher keeps it, normalised: ``no`` becomes ``nb``)."""
 
     lang: str | None = None
     sentiment: str | None = None
@@ -205,7 +208,7 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _merge(into: Enrichment, other: Enrichment) -> None:
-    into.lang = into.lang or other.lang
+    into.lang = other.lang or into.lang
     if other.sentiment is not None:
         into.sentiment = other.sentiment
         into.sentiment_score = other.sentiment_score

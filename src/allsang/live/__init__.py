@@ -41,7 +41,6 @@ from allsang.live.broadcast import (
 from allsang.live.hooks import (
     commit_hook,
     conversation_hint,
-    live_hook,
     micros,
     publish_conversations,
     workspace_topic,
@@ -55,7 +54,6 @@ __all__ = [
     "close_broadcasts",
     "commit_hook",
     "conversation_hint",
-    "live_hook",
     "micros",
     "open_broadcast",
     "publish_conversations",

@@ -16,8 +16,7 @@ from sqlalchemy import select
 from allsang.db import Database
 from allsang.db.models import Conversation, Message
 from allsang.ingest.pipeline import ChannelRef, CommitHook
-from allsang.live.broadcast import Broadcast, open_broadcast
-from allsang.runtime import Runtime
+from allsang.live.broadcast import Broadcast
 
 
 def workspace_topic(workspace_id: int) -> str:
@@ -61,8 +60,3 @@ def commit_hook(db: Database, broadcast: Broadcast) -> CommitHook:
         await publish_conversations(broadcast, touched)
 
     return hook
-
-
-def live_hook(runtime: Runtime) -> CommitHook:
-    """The commit hook on this process's broadcast (``broadcast_url``); what ingest uses."""
-    return commit_hook(runtime.db, open_broadcast(runtime.settings.broadcast_url))

@@ -1,0 +1,15 @@
+"""What every pipeline announces after a commit, wherever it runs (ingest, webhook, reprocess):
+live hints to the inboxes, and new posts to the walls."""
+
+from __future__ import annotations
+
+from allsang.ingest.pipeline import CommitHook
+from allsang.live import commit_hook as live_commit_hook
+from allsang.live import open_broadcast
+from allsang.runtime import Runtime
+from allsang.wall.service import commit_hook as wall_commit_hook
+
+
+def commit_hooks(runtime: Runtime) -> list[CommitHook]:
+    broadcast = open_broadcast(runtime.settings.broadcast_url)
+    return [live_commit_hook(runtime.db, broadcast), wall_commit_hook(runtime.db, broadcast)]
