@@ -45,13 +45,21 @@ async def publish_conversations(
 def commit_hook(db: Database, broadcast: Broadcast) -> CommitHook:
     """An ingest ``on_commit`` hook: a hint per conversation the stored messages touched."""
 
-    async def hook(_channel: ChannelRef, message_ids: list[int]) -> None:
+    async def hook(channel: ChannelRef, message_ids: list[int]) -> None:
+        if not message_ids:
+            return
+        # A batch's ids are (nearly) contiguous: a range costs two parameters where an IN list
+        # costs one per message (and breaks SQLite's limit on big batches). A message of another
+        # transaction inside the range only adds a spare hint, which costs nothing.
         async with db.read() as session:
             rows = await session.scalars(
                 select(Conversation)
                 .where(
                     Conversation.id.in_(
-                        select(Message.conversation_id).where(Message.id.in_(message_ids))
+                        select(Message.conversation_id).where(
+                            Message.channel_id == channel.id,
+                            Message.id.between(min(message_ids), max(message_ids)),
+                        )
                     )
                 )
                 .order_by(Conversation.id)
