@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Awaitable, Callable
 
 import click
 from click.testing import CliRunner
@@ -84,12 +85,25 @@ def test_it_refuses_a_secret_key_that_does_not_open_the_database(allsang: Invoke
 def test_it_refuses_a_database_migrated_by_a_newer_version(
     allsang: Invoke, with_db: SqlRunner
 ) -> None:
-    async def stamp_future(db: Database) -> None:
-        async with db.write() as session:
-            await session.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+    def stamp(revision: str) -> Callable[[Database], Awaitable[str]]:
+        async def run(db: Database) -> str:
+            async with db.write() as session:
+                before = (
+                    await session.execute(text("SELECT version_num FROM alembic_version"))
+                ).scalar_one()
+                await session.execute(
+                    text("UPDATE alembic_version SET version_num = :v"), {"v": revision}
+                )
+            return before
 
-    with_db(stamp_future)
-    result = allsang("migrate")
+        return run
+
+    current = with_db(stamp("9999_future"))
+    try:
+        result = allsang("migrate")
+    finally:
+        # On PostgreSQL the database outlives this test (tables are emptied, the stamp is not).
+        with_db(stamp(current))
     assert result.exit_code == 3
     assert "migrated by a newer version of Allsang" in _one_line_error(result.output)
 
