@@ -60,6 +60,12 @@ ACTIONS: dict[str, str] = {
     "wall.view": "viewer",
     "wall.moderate": "editor",
     "wall.manage": "editor",
+    # Inbox workflow: snooze, saved replies, reply approval.
+    # Routing, business hours and SLAs.
+    # Continuity: rota, out-of-office, bus factor.
+    # Publishing and approvals.
+    # Editorial calendar and employee advocacy.
+    # Analytics.
 }
 
 

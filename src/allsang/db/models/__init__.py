@@ -564,3 +564,17 @@ class Notification(Base):
     message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = _created()
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# Each area keeps its tables in a module of its own; importing them here registers the tables
+# on Base.metadata, so migrations, the schema test and the test fixtures see every table.
+from allsang.db.models import (  # noqa: E402, F401
+    analytics,
+    calendar,
+    continuity,
+    inbox_search,
+    inbox_workflow,
+    publishing,
+    routing,
+    wall_media,
+)

@@ -1,0 +1,3 @@
+"""Analytics: incremental aggregates."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Inbox full-text search."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Routing: rules, business hours, SLA targets."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Wall media: cached images fetched through the server."""
+
+from __future__ import annotations
