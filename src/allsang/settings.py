@@ -104,6 +104,11 @@ class Settings(BaseSettings):
         description="The licensed data sets and recorded payloads (`shared/`); used by the "
         "model-training scripts and by the tests that replay real payloads.",
     )
+    fetch_allow_private_networks: bool = Field(
+        default=False,
+        description="Let server-side fetches (wall images, link previews) reach private and "
+        "loopback addresses, for intranet installs; link-local stays refused.",
+    )
 
     @classmethod
     def settings_customise_sources(
