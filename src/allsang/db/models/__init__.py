@@ -187,6 +187,9 @@ class Conversation(Base):
     waiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Routing: when the pending (first or next) response is due, and when that was missed.
+    sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    sla_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
