@@ -64,6 +64,15 @@ ACTIONS: dict[str, str] = {
     # Routing, business hours and SLAs.
     # Continuity: rota, out-of-office, bus factor.
     # Publishing and approvals.
+    "post.view": "viewer",
+    "post.draft": "contributor",
+    "post.comment": "contributor",
+    "post.review": "contributor",
+    "post.schedule": "contributor",
+    "post.manage": "editor",
+    "campaign.manage": "editor",
+    "queue.manage": "editor",
+    "approval.manage": "admin",
     # Editorial calendar and employee advocacy.
     # Analytics.
 }
