@@ -1,0 +1,26 @@
+"""Continuity jobs: an absence's start and end (``continuity.absence``), the quarter-hourly
+sweep that catches any absence whose job was lost (``continuity.sweep``) and the hourly
+bus-factor check (``continuity.busfactor``). The worker imports this module to register them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from allsang.continuity import absence, service
+from allsang.jobs import JobContext, cron, handler
+
+SWEEP = "continuity.sweep"
+
+
+@handler(absence.JOB_KIND)
+async def absence_job(ctx: JobContext, payload: dict[str, Any]) -> None:
+    await service.advance(ctx.runtime, int(payload["absence_id"]))
+
+
+@handler(SWEEP)
+async def sweep_job(ctx: JobContext, payload: dict[str, Any]) -> None:
+    await service.sweep(ctx.runtime)
+
+
+cron("*/15 * * * *", SWEEP, name=SWEEP)

@@ -1,0 +1,42 @@
+"""Continuity transitions as whole transactions, with live hints after each commit (for the
+web routes and the jobs)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from allsang.continuity import absence as absences
+from allsang.db.models import Conversation
+from allsang.live import open_broadcast, publish_conversations
+from allsang.runtime import Runtime
+
+
+async def announce(runtime: Runtime, conversation_ids: list[int]) -> None:
+    """Tell open inbox pages that these conversations changed (after the commit)."""
+    if not conversation_ids:
+        return
+    async with runtime.db.read() as session:
+        conversations = list(
+            await session.scalars(
+                select(Conversation).where(Conversation.id.in_(sorted(set(conversation_ids))))
+            )
+        )
+    await publish_conversations(open_broadcast(runtime.settings.broadcast_url), conversations)
+
+
+async def advance(runtime: Runtime, absence_id: int, now: datetime | None = None) -> None:
+    async with runtime.db.write() as session:
+        outcome = await absences.advance(session, absence_id, now=now)
+    await announce(runtime, outcome.conversation_ids)
+
+
+async def sweep(runtime: Runtime, now: datetime | None = None) -> int:
+    """Start and end every absence that is due (a safety net for lost jobs); returns how many
+    were moved along."""
+    async with runtime.db.read() as session:
+        ids = await absences.due(session, now)
+    for absence_id in ids:
+        await advance(runtime, absence_id, now)
+    return len(ids)
