@@ -79,6 +79,12 @@ ACTIONS: dict[str, str] = {
 
 
 class Forbidden(Exception):
+    "calendar.view": "viewer",
+    "calendar.edit": "contributor",
+    "calendar.manage": "editor",
+    "calendar.feed": "viewer",
+    "advocacy.share": "viewer",
+    "advocacy.manage": "editor",
     """The actor may not do this. Web adapters turn it into 403 (or 401 when anonymous)."""
 
     def __init__(self, actor: Actor, action: str) -> None:
