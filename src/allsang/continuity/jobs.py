@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from allsang.continuity import absence, service
+from allsang.continuity import absence, busfactor, service
 from allsang.jobs import JobContext, cron, handler
 
 SWEEP = "continuity.sweep"
@@ -24,3 +24,11 @@ async def sweep_job(ctx: JobContext, payload: dict[str, Any]) -> None:
 
 
 cron("*/15 * * * *", SWEEP, name=SWEEP)
+
+
+@handler(busfactor.JOB_KIND)
+async def bus_factor_job(ctx: JobContext, payload: dict[str, Any]) -> None:
+    await service.check_bus_factor(ctx.runtime)
+
+
+cron("41 * * * *", busfactor.JOB_KIND, name=busfactor.JOB_KIND)

@@ -40,3 +40,24 @@ async def sweep(runtime: Runtime, now: datetime | None = None) -> int:
     for absence_id in ids:
         await advance(runtime, absence_id, now)
     return len(ids)
+
+
+async def check_bus_factor(runtime: Runtime, now: datetime | None = None) -> list[str]:
+    """Run the bus-factor check in every workspace (one transaction each); returns the
+    conditions alerted now, as ``<workspace id>/<key>``."""
+    from allsang.continuity import busfactor
+    from allsang.db.models import Workspace
+    from allsang.listening import alerts
+
+    async with runtime.db.read() as session:
+        workspace_ids = list(await session.scalars(select(Workspace.id).order_by(Workspace.id)))
+    raised = []
+    for workspace_id in workspace_ids:
+        async with runtime.db.write() as session:
+            workspace = await session.get(Workspace, workspace_id)
+            if workspace is None:
+                continue
+            settings = alerts.load_settings(workspace, runtime.secrets)
+            keys = await busfactor.check(session, workspace, settings, now)
+        raised.extend(f"{workspace_id}/{key}" for key in keys)
+    return raised
