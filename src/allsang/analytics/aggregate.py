@@ -1,0 +1,510 @@
+"""Keeping the aggregate tables up to date: incremental refresh and full rebuild.
+
+Both recompute — never increment — the buckets they touch, from the messages themselves:
+
+* a conversation's facts row is replaced by facts computed from all its messages;
+* a local day's buckets (``analytics_day``, ``_lang_day``, ``_voice_day``, ``_query_day``)
+  are deleted and counted again from that day's messages.
+
+Recomputing makes every step idempotent (a job that runs twice, or a message seen twice,
+changes nothing) and order-independent, so *incremental = rebuild* holds by construction
+(tests/analytics check it). The cost is bounded by the size of one day and of the touched
+conversations, never by the message table.
+
+What is dirty is read from the database, not from memory, so nothing is lost when a process
+dies: :func:`refresh` looks at messages with an id above the workspace's watermark
+(``analytics_state.last_message_id``) and recounts their days and conversations. The days of
+the :data:`LOOKBACK_IDS` ids below the watermark are recounted too: on PostgreSQL a
+transaction that took its ids earlier may commit after a later one, and re-reading the last
+few thousand ids catches it. Conversations whose ``updated_at`` moved since the last run
+(status, department, replies, and the late messages just mentioned) are recounted as well.
+It runs as the job ``analytics.refresh``: queued after every
+ingest commit (see :func:`commit_hook`) and every minute by cron, and it writes the buckets and
+the new watermark in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from allsang.analytics.definitions import (
+    MessageFact,
+    conversation_facts,
+    day_bounds,
+    local_day,
+    sla_met,
+)
+from allsang.db import Database
+from allsang.db.models import Channel, Conversation, Message, Workspace
+from allsang.db.models.analytics import (
+    AnalyticsConversation,
+    AnalyticsDay,
+    AnalyticsLangDay,
+    AnalyticsQueryDay,
+    AnalyticsState,
+    AnalyticsVoiceDay,
+)
+from allsang.db.types import utcnow
+from allsang.listening import store
+from allsang.listening.query import QuerySet, compile_queries
+from allsang.routing.hours import ALWAYS_OPEN, BusinessHours, hours_for_department
+
+log = logging.getLogger(__name__)
+
+JOB_KIND = "analytics.refresh"
+LOOKBACK_IDS = 2000
+STEP = 20_000  # new messages taken per refresh transaction
+CONVERSATION_CHUNK = 500
+DAY_CHUNK = 7  # days recounted per statement (rebuild)
+# Conversation changes are found by ``updated_at``; a little overlap covers clock skew between
+# the processes that write them.
+CONVERSATION_MARGIN = timedelta(minutes=2)
+DAY_TABLES = (AnalyticsDay, AnalyticsLangDay, AnalyticsVoiceDay, AnalyticsQueryDay)
+
+
+@dataclass(slots=True)
+class _Row:
+    """The columns of a message a query may look at (see ``store.query_message``)."""
+
+    text: str
+    lang: str | None
+    sentiment: str | None
+    extra: dict[str, Any]
+    url: str
+
+
+class _Context:
+    """Per-workspace things a recount needs: zone, business hours, compiled queries."""
+
+    def __init__(self, workspace: Workspace, queries: list[QuerySet]) -> None:
+        self.workspace_id = workspace.id
+        self.zone = ZoneInfo(workspace.timezone or "UTC")
+        self.queries = queries
+        self._hours: dict[int, BusinessHours] = {}
+
+    async def hours(self, session: AsyncSession, department_id: int) -> BusinessHours:
+        if department_id not in self._hours:
+            self._hours[department_id] = (
+                await hours_for_department(session, department_id) if department_id else ALWAYS_OPEN
+            )
+        return self._hours[department_id]
+
+
+async def _context(session: AsyncSession, workspace_id: int) -> _Context | None:
+    workspace = await session.get(Workspace, workspace_id)
+    if workspace is None:
+        return None
+    queries = await store.list_queries(session, workspace_id, active_only=True)
+    sets = []
+    for fold in (False, True):
+        chosen = [(str(q.id), q.query) for q in queries if q.fold is fold]
+        if chosen:
+            sets.append(compile_queries(chosen, fold=fold))
+    return _Context(workspace, sets)
+
+
+# --- conversations ----------------------------------------------------------------------------
+
+
+async def recount_conversations(
+    session: AsyncSession, ctx: _Context, conversation_ids: Iterable[int], now: datetime
+) -> set[date]:
+    """Replace the facts rows of these conversations; the local days whose reply/broadcast
+    split may have changed with them (the days of their messages)."""
+    ids = sorted(set(conversation_ids))
+    days: set[date] = set()
+    for start in range(0, len(ids), CONVERSATION_CHUNK):
+        chunk = ids[start : start + CONVERSATION_CHUNK]
+        conversations = list(
+            await session.execute(
+                select(Conversation, Channel.department_id)
+                .outerjoin(Channel, Channel.id == Conversation.channel_id)
+                .where(Conversation.id.in_(chunk), Conversation.workspace_id == ctx.workspace_id)
+            )
+        )
+        messages: dict[int, list[MessageFact]] = defaultdict(list)
+        for row in await session.execute(
+            select(
+                Message.conversation_id,
+                Message.direction,
+                Message.kind,
+                Message.created_at,
+                Message.author_person_id,
+                Message.text,
+                Message.lang,
+                Message.sentiment_score,
+                Message.extra,
+            ).where(Message.conversation_id.in_(chunk))
+        ):
+            messages[row[0]].append(MessageFact(*row[1:]))
+        await session.execute(
+            delete(AnalyticsConversation).where(AnalyticsConversation.conversation_id.in_(chunk))
+        )
+        rows = []
+        for conversation, channel_department in conversations:
+            own = messages.get(conversation.id, [])
+            days.update(local_day(m.created_at, ctx.zone) for m in own)
+            department = conversation.department_id or channel_department or 0
+            facts = conversation_facts(own, await ctx.hours(session, department))
+            closed = conversation.status == "closed"
+            began = facts.started_at or conversation.created_at
+            rows.append(
+                {
+                    "conversation_id": conversation.id,
+                    "workspace_id": ctx.workspace_id,
+                    "day": local_day(began, ctx.zone),
+                    "channel_id": conversation.channel_id or 0,
+                    "department_id": department,
+                    # Whose conversation it is: the assignee, else whoever answered first.
+                    "person_id": conversation.assignee_id or facts.person_id or 0,
+                    "started_at": facts.started_at,
+                    "expects_answer": facts.expects_answer,
+                    "intent": facts.intent,
+                    "inbound": facts.inbound,
+                    "outbound": facts.outbound,
+                    "turns": facts.turns,
+                    "first_response_at": facts.first_response_at,
+                    "first_response_seconds": facts.first_response_seconds,
+                    "business_seconds": facts.business_seconds,
+                    "closed": closed,
+                    # The closing instant is the conversation's last change while it is closed.
+                    "resolution_seconds": max(
+                        0.0, (conversation.updated_at - facts.started_at).total_seconds()
+                    )
+                    if closed and facts.started_at is not None
+                    else None,
+                    "sla_met": sla_met(
+                        facts.first_response_at,
+                        getattr(conversation, "sla_due_at", None),
+                        getattr(conversation, "sla_breached_at", None),
+                        now,
+                    ),
+                    "updated_at": now,
+                }
+            )
+        if rows:
+            await session.execute(insert(AnalyticsConversation), rows)
+    return days
+
+
+# --- days ----------------------------------------------------------------------------------------
+
+
+def _runs(days: Iterable[date], longest: int) -> list[tuple[date, date]]:
+    """Consecutive days grouped into runs of at most ``longest`` days: (first, last)."""
+    runs: list[tuple[date, date]] = []
+    for day in sorted(set(days)):
+        if runs and (day - runs[-1][1]).days == 1 and (day - runs[-1][0]).days < longest:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+async def recount_days(session: AsyncSession, ctx: _Context, days: Iterable[date]) -> None:
+    """Delete and count again every bucket of these local days. A message of our own is a
+    reply when its conversation's facts say the audience wrote first (``started_at`` at or
+    before it), otherwise a broadcast; so conversations must be recounted first."""
+    for first, last in _runs(days, DAY_CHUNK):
+        start, end = day_bounds(first, last, ctx.zone)
+        for table in DAY_TABLES:
+            await session.execute(
+                delete(table).where(
+                    table.workspace_id == ctx.workspace_id, table.day.between(first, last)
+                )
+            )
+        await _count(session, ctx, start, end)
+
+
+async def _count(session: AsyncSession, ctx: _Context, start: datetime, end: datetime) -> None:
+    with_text = bool(ctx.queries)
+    columns: list[Any] = [
+        Message.created_at,
+        Message.channel_id,
+        Message.direction,
+        Message.author_person_id,
+        Message.contact_id,
+        Message.lang,
+        Message.sentiment,
+        Message.sentiment_score,
+        func.coalesce(Conversation.department_id, Channel.department_id, 0),
+        AnalyticsConversation.started_at,
+    ]
+    if with_text:
+        columns += [Message.text, Message.extra, Message.url]
+    statement = (
+        select(*columns)
+        .outerjoin(Conversation, Conversation.id == Message.conversation_id)
+        .outerjoin(Channel, Channel.id == Message.channel_id)
+        .outerjoin(
+            AnalyticsConversation,
+            AnalyticsConversation.conversation_id == Message.conversation_id,
+        )
+        .where(
+            Message.workspace_id == ctx.workspace_id,
+            Message.created_at >= start,
+            Message.created_at < end,
+        )
+    )
+    day_rows: dict[tuple[date, int, int, int], list[float]] = {}
+    langs: dict[tuple[date, int, int, str], int] = defaultdict(int)
+    voices: dict[tuple[date, int, int, int], int] = defaultdict(int)
+    queries: dict[tuple[date, int], list[float]] = {}
+    zone, utc_cache = ctx.zone, {}
+    result = await session.stream(statement.execution_options(yield_per=5000))
+    async for row in result:
+        created, channel, direction, person, contact, lang, sentiment, score, dept, began = row[:10]
+        # Local day of the instant; the hour-level cache saves most zone conversions.
+        hour = created.replace(minute=0, second=0, microsecond=0)
+        day = utc_cache.get(hour)
+        if day is None:
+            day = utc_cache[hour] = local_day(hour, zone)
+        channel = channel or 0
+        who = (person or 0) if direction != "inbound" else 0
+        key = (day, channel, dept, who)
+        counts = day_rows.get(key)
+        if counts is None:
+            counts = day_rows[key] = [0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0]
+        if direction == "inbound":
+            counts[0] += 1
+            langs[(day, channel, dept, lang or "")] += 1
+            if contact:
+                voices[(day, channel, dept, contact)] += 1
+            _sentiment(counts, 5, sentiment, score)
+            if with_text:
+                seen = store.query_message(_Row(row[10], lang, sentiment, row[11] or {}, row[12]))  # type: ignore[arg-type]
+                for compiled in ctx.queries:
+                    for query_id in compiled.match(seen):
+                        figures = queries.get((day, int(query_id)))
+                        if figures is None:
+                            figures = queries[(day, int(query_id))] = [0, 0, 0, 0, 0.0, 0]
+                        figures[0] += 1
+                        _sentiment(figures, 1, sentiment, score)
+        elif direction == "outbound":
+            counts[1] += 1
+            if began is not None and began <= created:
+                counts[2] += 1
+            else:
+                counts[3] += 1
+            langs[(day, channel, dept, lang or "")] += 1
+        else:
+            counts[4] += 1
+    workspace_id = ctx.workspace_id
+    await _insert(
+        session,
+        AnalyticsDay,
+        [
+            {
+                "workspace_id": workspace_id,
+                "day": d,
+                "channel_id": c,
+                "department_id": dep,
+                "person_id": p,
+                "inbound": v[0],
+                "outbound": v[1],
+                "replies": v[2],
+                "broadcasts": v[3],
+                "notes": v[4],
+                "positive": v[5],
+                "neutral": v[6],
+                "negative": v[7],
+                "score_sum": v[8],
+                "scored": v[9],
+            }
+            for (d, c, dep, p), v in day_rows.items()
+        ],
+    )
+    await _insert(
+        session,
+        AnalyticsLangDay,
+        [
+            {
+                "workspace_id": workspace_id,
+                "day": d,
+                "channel_id": c,
+                "department_id": dep,
+                "lang": lang[:8],
+                "messages": n,
+            }
+            for (d, c, dep, lang), n in langs.items()
+        ],
+    )
+    await _insert(
+        session,
+        AnalyticsVoiceDay,
+        [
+            {
+                "workspace_id": workspace_id,
+                "day": d,
+                "channel_id": c,
+                "department_id": dep,
+                "contact_id": contact,
+                "messages": n,
+            }
+            for (d, c, dep, contact), n in voices.items()
+        ],
+    )
+    await _insert(
+        session,
+        AnalyticsQueryDay,
+        [
+            {
+                "workspace_id": workspace_id,
+                "day": d,
+                "query_id": q,
+                "messages": v[0],
+                "positive": v[1],
+                "neutral": v[2],
+                "negative": v[3],
+                "score_sum": v[4],
+                "scored": v[5],
+            }
+            for (d, q), v in queries.items()
+        ],
+    )
+
+
+def _sentiment(counts: list[Any], at: int, label: str | None, score: float | None) -> None:
+    """Add one message's sentiment to ``counts[at:at + 5]`` (pos, neu, neg, sum, scored)."""
+    if label == "pos":
+        counts[at] += 1
+    elif label == "neu":
+        counts[at + 1] += 1
+    elif label == "neg":
+        counts[at + 2] += 1
+    if score is not None:
+        counts[at + 3] += score
+        counts[at + 4] += 1
+
+
+async def _insert(session: AsyncSession, table: type, rows: Sequence[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), 1000):
+        await session.execute(insert(table), list(rows[start : start + 1000]))
+
+
+# --- refresh and rebuild ----------------------------------------------------------------------
+
+
+async def _state(session: AsyncSession, workspace_id: int) -> AnalyticsState:
+    state = await session.get(AnalyticsState, workspace_id)
+    if state is None:
+        state = AnalyticsState(workspace_id=workspace_id, last_message_id=0)
+        session.add(state)
+        await session.flush()
+    return state
+
+
+async def refresh(db: Database, workspace_id: int, *, now: datetime | None = None) -> int:
+    """Bring the workspace's aggregates up to date; the number of new messages read.
+
+    Each call reads at most :data:`STEP` new messages (and loops until none are left), each
+    step in one write transaction together with the watermark it advances to.
+    """
+    total = 0
+    while True:
+        now = now or utcnow()
+        async with db.write() as session:
+            ctx = await _context(session, workspace_id)
+            if ctx is None:
+                return total
+            state = await _state(session, workspace_id)
+            rows = list(
+                await session.execute(
+                    select(Message.id, Message.created_at, Message.conversation_id)
+                    .where(
+                        Message.workspace_id == workspace_id,
+                        Message.id > max(0, state.last_message_id - LOOKBACK_IDS),
+                    )
+                    .order_by(Message.id)
+                    .limit(STEP + LOOKBACK_IDS)
+                )
+            )
+            new = [r for r in rows if r[0] > state.last_message_id]
+            seen_at = state.conversations_seen_at
+            changed: list[int] = []
+            if seen_at is not None:
+                changed = list(
+                    await session.scalars(
+                        select(Conversation.id).where(
+                            Conversation.workspace_id == workspace_id,
+                            Conversation.updated_at >= seen_at - CONVERSATION_MARGIN,
+                        )
+                    )
+                )
+            conversations = {r[2] for r in new if r[2] is not None} | set(changed)
+            days = {local_day(r[1], ctx.zone) for r in rows}
+            days |= await recount_conversations(session, ctx, conversations, now)
+            await recount_days(session, ctx, days)
+            if rows:
+                state.last_message_id = max(state.last_message_id, rows[-1][0])
+            state.conversations_seen_at = now
+            state.updated_at = now
+        total += len(new)
+        if len(new) < STEP:
+            return total
+        now = None
+
+
+async def rebuild(db: Database, workspace_id: int, *, now: datetime | None = None) -> None:
+    """Throw the workspace's aggregates away and count everything again.
+
+    Runs in several transactions (a day range or a chunk of conversations each) so the write
+    lock is never held for long; messages stored meanwhile are above the watermark taken at
+    the start and are counted by the next :func:`refresh`.
+    """
+    now = now or utcnow()
+    async with db.write() as session:
+        for table in (*DAY_TABLES, AnalyticsConversation):
+            await session.execute(delete(table).where(table.workspace_id == workspace_id))
+        state = await _state(session, workspace_id)
+        high = await session.scalar(
+            select(func.max(Message.id)).where(Message.workspace_id == workspace_id)
+        )
+        span = (
+            await session.execute(
+                select(func.min(Message.created_at), func.max(Message.created_at)).where(
+                    Message.workspace_id == workspace_id
+                )
+            )
+        ).one()
+        conversation_ids = list(
+            await session.scalars(
+                select(Conversation.id)
+                .where(Conversation.workspace_id == workspace_id)
+                .order_by(Conversation.id)
+            )
+        )
+        state.last_message_id = high or 0
+        state.conversations_seen_at = now
+        state.rebuilt_at = now
+    chunk = CONVERSATION_CHUNK * 4
+    for start in range(0, len(conversation_ids), chunk):
+        async with db.write() as session:
+            ctx = await _context(session, workspace_id)
+            if ctx is None:
+                return
+            await recount_conversations(session, ctx, conversation_ids[start : start + chunk], now)
+    if span[0] is None:
+        return
+    async with db.read() as session:
+        ctx = await _context(session, workspace_id)
+    if ctx is None:
+        return
+    first, last = local_day(span[0], ctx.zone), local_day(span[1], ctx.zone)
+    day = first
+    while day <= last:
+        until = min(last, day + timedelta(days=DAY_CHUNK - 1))
+        async with db.write() as session:
+            await recount_days(
+                session, ctx, [day + timedelta(days=n) for n in range((until - day).days + 1)]
+            )
+        day = until + timedelta(days=1)

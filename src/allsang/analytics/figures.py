@@ -1,0 +1,565 @@
+"""The figures of the analytics page, the exports and the e-mailed reports.
+
+Every figure is read from the aggregate tables (see :mod:`allsang.analytics.aggregate`), never
+from ``message``: the day tables are summed over the period, and the conversation facts of the
+period are grouped in SQL; only the response times of the period are fetched (one float per
+answered conversation) so that the percentiles are exact. Definitions: docs/metrics.md.
+
+A :class:`Report` is a list of :class:`Table` objects — the page draws a chart from each table
+that has a chart and shows the table under it, and the exports write the same tables.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from allsang.analytics.definitions import dialogue_score, gini, percentile, ratio
+from allsang.db.models import Alert, Channel, Contact, Department, ListeningQuery, Person
+from allsang.db.models.analytics import (
+    AnalyticsConversation,
+    AnalyticsDay,
+    AnalyticsLangDay,
+    AnalyticsQueryDay,
+    AnalyticsVoiceDay,
+)
+from allsang.i18n import N_
+from allsang.i18n import gettext as _
+
+TOP_VOICES = 10
+SPIKE_KINDS = ("query_spike", "term_spike")
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """The period (local days, both inclusive) and the optional channel, department, person."""
+
+    first: date
+    last: date
+    channel_id: int | None = None
+    department_id: int | None = None
+    person_id: int | None = None
+
+    @property
+    def days(self) -> list[date]:
+        return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    label: str  # untranslated (N_); translated when shown
+    kind: str = "int"  # int, float, percent, seconds, text, date
+
+
+@dataclass(slots=True)
+class Table:
+    """One table of figures; ``chart`` is ``line`` or ``bar`` (x = first column, one series per
+    other numeric column) or None for a table without a chart."""
+
+    key: str
+    title: str
+    columns: list[Column]
+    rows: list[list[Any]] = field(default_factory=list)
+    chart: str | None = None
+    marks: list[str] = field(default_factory=list)  # x values to mark (spikes)
+
+
+@dataclass(slots=True)
+class Report:
+    filters: Filters
+    headline: dict[str, Any]
+    tables: list[Table]
+
+    def table(self, key: str) -> Table:
+        return next(t for t in self.tables if t.key == key)
+
+
+def _facts(workspace_id: int, f: Filters) -> list[Any]:
+    c = AnalyticsConversation
+    where = [c.workspace_id == workspace_id, c.day.between(f.first, f.last)]
+    if f.channel_id:
+        where.append(c.channel_id == f.channel_id)
+    if f.department_id:
+        where.append(c.department_id == f.department_id)
+    if f.person_id:
+        where.append(c.person_id == f.person_id)
+    return where
+
+
+def _days(table: Any, workspace_id: int, f: Filters, *, person: bool = True) -> list[Any]:
+    where = [table.workspace_id == workspace_id, table.day.between(f.first, f.last)]
+    if f.channel_id:
+        where.append(table.channel_id == f.channel_id)
+    if f.department_id:
+        where.append(table.department_id == f.department_id)
+    if person and f.person_id:
+        where.append(table.person_id == f.person_id)
+    return where
+
+
+_DIALOGUE_COLUMNS = [
+    Column("name", N_("Name"), "text"),
+    Column("score", N_("Dialogue score"), "float"),
+    Column("conversations", N_("Conversations")),
+    Column("expecting", N_("Expecting an answer")),
+    Column("reply_rate", N_("Reply rate"), "percent"),
+    Column("p50", N_("First response, median"), "seconds"),
+    Column("p90", N_("First response, p90"), "seconds"),
+    Column("two_turns", N_("Two or more turns"), "percent"),
+    Column("unanswered", N_("Unanswered questions and complaints")),
+    Column("replies", N_("Replies")),
+    Column("broadcasts", N_("Broadcasts")),
+    Column("reply_share", N_("Replies per broadcast"), "float"),
+    Column("resolution", N_("Resolution, median"), "seconds"),
+    Column("sla", N_("SLA met"), "percent"),
+]
+
+
+async def _dialogue(
+    session: AsyncSession,
+    workspace_id: int,
+    f: Filters,
+    dimension: str,
+    names: dict[int, str],
+) -> list[list[Any]]:
+    """Dialogue and response figures grouped by ``dimension`` (channel_id, department_id,
+    person_id, or "" for one total row)."""
+    c = AnalyticsConversation
+    group = getattr(c, dimension) if dimension else func.min(0)
+    key = [group] if dimension else []
+    facts = await session.execute(
+        select(
+            *(key or [func.min(0)]),
+            func.count(),
+            func.sum(case((c.expects_answer, 1), else_=0)),
+            func.sum(case((and_(c.expects_answer, c.first_response_at.is_not(None)), 1), else_=0)),
+            func.sum(case((c.turns >= 2, 1), else_=0)),
+            func.sum(
+                case(
+                    (
+                        and_(
+                            c.first_response_at.is_(None),
+                            c.intent.in_(("question", "complaint")),
+                        ),
+                        1,
+                    ),
+                    else_=0,
+                )
+            ),
+            func.sum(case((c.sla_met.is_(True), 1), else_=0)),
+            func.sum(case((c.sla_met.is_not(None), 1), else_=0)),
+        )
+        .where(*_facts(workspace_id, f))
+        .group_by(*key)
+    )
+    per: dict[int, dict[str, Any]] = {}
+    for row in facts:
+        per[row[0] or 0] = {
+            "conversations": row[1],
+            "expecting": int(row[2] or 0),
+            "answered": int(row[3] or 0),
+            "two_turns": int(row[4] or 0),
+            "unanswered": int(row[5] or 0),
+            "sla_met": int(row[6] or 0),
+            "sla_known": int(row[7] or 0),
+        }
+    times: dict[int, list[float]] = defaultdict(list)
+    resolutions: dict[int, list[float]] = defaultdict(list)
+    for row in await session.execute(
+        select(*key, c.business_seconds).where(
+            *_facts(workspace_id, f), c.business_seconds.is_not(None)
+        )
+    ):
+        times[row[0] if dimension else 0].append(row[-1])
+    for row in await session.execute(
+        select(*key, c.resolution_seconds).where(
+            *_facts(workspace_id, f), c.resolution_seconds.is_not(None)
+        )
+    ):
+        resolutions[row[0] if dimension else 0].append(row[-1])
+    d = AnalyticsDay
+    day_key = [getattr(d, dimension)] if dimension else []
+    sent: dict[int, tuple[int, int]] = {}
+    for row in await session.execute(
+        select(*day_key, func.sum(d.replies), func.sum(d.broadcasts))
+        .where(*_days(d, workspace_id, f))
+        .group_by(*day_key)
+    ):
+        sent[row[0] if dimension else 0] = (int(row[-2] or 0), int(row[-1] or 0))
+    rows = []
+    for k in sorted(set(per) | set(sent), key=lambda k: (names.get(k, "~"), k)):
+        if dimension == "person_id" and k == 0:
+            continue  # replies nobody in the workspace wrote (echoes of other tools)
+        fig = per.get(k, {})
+        replies, broadcasts = sent.get(k, (0, 0))
+        reply_rate = ratio(fig.get("answered", 0), fig.get("expecting", 0))
+        two = ratio(fig.get("two_turns", 0), fig.get("conversations", 0))
+        share = ratio(replies, replies + broadcasts)
+        rows.append(
+            [
+                names.get(k, _("None")) if dimension else _("All"),
+                dialogue_score(reply_rate, two, share),
+                fig.get("conversations", 0),
+                fig.get("expecting", 0),
+                reply_rate,
+                percentile(times.get(k, []), 0.5),
+                percentile(times.get(k, []), 0.9),
+                two,
+                fig.get("unanswered", 0),
+                replies,
+                broadcasts,
+                round(replies / broadcasts, 2) if broadcasts else None,
+                percentile(resolutions.get(k, []), 0.5),
+                ratio(fig.get("sla_met", 0), fig.get("sla_known", 0)),
+            ]
+        )
+    return rows
+
+
+async def _names(session: AsyncSession, workspace_id: int) -> dict[str, dict[int, str]]:
+    channels = dict(
+        (
+            await session.execute(
+                select(Channel.id, Channel.name).where(Channel.workspace_id == workspace_id)
+            )
+        ).all()  # type: ignore[arg-type]
+    )
+    departments = dict(
+        (
+            await session.execute(
+                select(Department.id, Department.name).where(
+                    Department.workspace_id == workspace_id
+                )
+            )
+        ).all()  # type: ignore[arg-type]
+    )
+    people_ids = select(AnalyticsDay.person_id).where(
+        AnalyticsDay.workspace_id == workspace_id, AnalyticsDay.person_id != 0
+    )
+    people = dict(
+        (
+            await session.execute(select(Person.id, Person.name).where(Person.id.in_(people_ids)))
+        ).all()  # type: ignore[arg-type]
+    )
+    return {"channel_id": channels, "department_id": departments, "person_id": people}
+
+
+async def build_report(session: AsyncSession, workspace_id: int, f: Filters) -> Report:
+    """Every table of the analytics page for the period and filters."""
+    names = await _names(session, workspace_id)
+    tables: list[Table] = []
+    total = await _dialogue(session, workspace_id, f, "", {})
+    headline = dict(zip([c.key for c in _DIALOGUE_COLUMNS], total[0], strict=True)) if total else {}
+    for key, title, dimension in (
+        ("dialogue_channel", N_("Dialogue by channel"), "channel_id"),
+        ("dialogue_department", N_("Dialogue by department"), "department_id"),
+        ("response_person", N_("Response by person"), "person_id"),
+    ):
+        rows = await _dialogue(session, workspace_id, f, dimension, names[dimension])
+        tables.append(Table(key, title, list(_DIALOGUE_COLUMNS), rows, chart="bar"))
+    tables.append(await _daily(session, workspace_id, f))
+    tables.append(await _sentiment(session, workspace_id, f))
+    tables.extend(await _listening(session, workspace_id, f))
+    tables.append(await _voices(session, workspace_id, f))
+    tables.append(await _languages(session, workspace_id, f))
+    tables.extend(await _publishing(session, workspace_id, f, names))
+    tables.extend(await _spread(session, workspace_id, f, names))
+    return Report(f, headline, tables)
+
+
+async def _daily(session: AsyncSession, workspace_id: int, f: Filters) -> Table:
+    d = AnalyticsDay
+    figures = {
+        row[0]: row[1:]
+        for row in await session.execute(
+            select(d.day, func.sum(d.inbound), func.sum(d.replies), func.sum(d.broadcasts))
+            .where(*_days(d, workspace_id, f))
+            .group_by(d.day)
+        )
+    }
+    return Table(
+        "volume",
+        N_("Messages per day"),
+        [
+            Column("day", N_("Day"), "date"),
+            Column("inbound", N_("From the audience")),
+            Column("replies", N_("Replies")),
+            Column("broadcasts", N_("Broadcasts")),
+        ],
+        [[day, *(int(v or 0) for v in figures.get(day, (0, 0, 0)))] for day in f.days],
+        chart="line",
+    )
+
+
+async def _sentiment(session: AsyncSession, workspace_id: int, f: Filters) -> Table:
+    d = AnalyticsDay
+    figures = {
+        row[0]: row[1:]
+        for row in await session.execute(
+            select(
+                d.day,
+                func.sum(d.positive),
+                func.sum(d.neutral),
+                func.sum(d.negative),
+                func.sum(d.score_sum),
+                func.sum(d.scored),
+            )
+            .where(*_days(d, workspace_id, f, person=False))
+            .group_by(d.day)
+        )
+    }
+    rows = []
+    for day in f.days:
+        pos, neu, neg, total, scored = figures.get(day, (0, 0, 0, 0.0, 0))
+        mean = round(float(total) / int(scored), 3) if scored else None
+        rows.append([day, int(pos or 0), int(neu or 0), int(neg or 0), mean])
+    return Table(
+        "sentiment",
+        N_("Sentiment of the audience per day"),
+        [
+            Column("day", N_("Day"), "date"),
+            Column("positive", N_("Positive")),
+            Column("neutral", N_("Neutral")),
+            Column("negative", N_("Negative")),
+            Column("mean", N_("Mean sentiment (−1…1)"), "float"),
+        ],
+        rows,
+        chart="line",
+    )
+
+
+async def _listening(session: AsyncSession, workspace_id: int, f: Filters) -> list[Table]:
+    q = AnalyticsQueryDay
+    queries = dict(
+        (
+            await session.execute(
+                select(ListeningQuery.id, ListeningQuery.name)
+                .where(ListeningQuery.workspace_id == workspace_id)
+                .order_by(ListeningQuery.name)
+            )
+        ).all()  # type: ignore[arg-type]
+    )
+    counts: dict[tuple[date, int], int] = {}
+    totals: dict[int, int] = defaultdict(int)
+    for day, query_id, n in await session.execute(
+        select(q.day, q.query_id, func.sum(q.messages))
+        .where(q.workspace_id == workspace_id, q.day.between(f.first, f.last))
+        .group_by(q.day, q.query_id)
+    ):
+        counts[(day, query_id)] = int(n or 0)
+        totals[query_id] += int(n or 0)
+    shown = [qid for qid in queries if totals.get(qid)] or list(queries)[:5]
+    spikes = await session.scalars(
+        select(Alert.created_at).where(
+            Alert.workspace_id == workspace_id,
+            Alert.kind.in_(SPIKE_KINDS),
+        )
+    )
+    marks = sorted({at.date().isoformat() for at in spikes if f.first <= at.date() <= f.last})
+    volume = Table(
+        "listening",
+        N_("Listening: matches per query and day"),
+        [Column("day", N_("Day"), "date")]
+        + [Column(f"q{qid}", queries[qid], "int") for qid in shown],
+        [[day, *(counts.get((day, qid), 0) for qid in shown)] for day in f.days],
+        chart="line",
+        marks=marks,
+    )
+    grand = sum(totals.values())
+    share = Table(
+        "share_of_voice",
+        N_("Share of voice between queries"),
+        [
+            Column("query", N_("Query"), "text"),
+            Column("messages", N_("Matches")),
+            Column("share", N_("Share of voice"), "percent"),
+        ],
+        [
+            [queries.get(qid, str(qid)), n, ratio(n, grand)]
+            for qid, n in sorted(totals.items(), key=lambda kv: -kv[1])
+        ],
+        chart="bar",
+    )
+    return [volume, share]
+
+
+async def _voices(session: AsyncSession, workspace_id: int, f: Filters) -> Table:
+    v = AnalyticsVoiceDay
+    top = list(
+        await session.execute(
+            select(v.contact_id, func.sum(v.messages).label("n"))
+            .where(*_days(v, workspace_id, f, person=False))
+            .group_by(v.contact_id)
+            .order_by(func.sum(v.messages).desc(), v.contact_id)
+            .limit(TOP_VOICES)
+        )
+    )
+    contacts = {
+        c.id: c
+        for c in await session.scalars(
+            select(Contact).where(Contact.id.in_([row[0] for row in top]))
+        )
+    }
+    rows = []
+    for contact_id, n in top:
+        contact = contacts.get(contact_id)
+        handle = contact.handle if contact else str(contact_id)
+        name = (contact.name or handle) if contact else handle
+        rows.append([name, handle, contact.network if contact else "", int(n or 0)])
+    return Table(
+        "voices",
+        N_("Top voices in the audience"),
+        [
+            Column("name", N_("Name"), "text"),
+            Column("handle", N_("Handle"), "text"),
+            Column("network", N_("Network"), "text"),
+            Column("messages", N_("Messages")),
+        ],
+        rows,
+    )
+
+
+async def _languages(session: AsyncSession, workspace_id: int, f: Filters) -> Table:
+    lg = AnalyticsLangDay
+    counts = list(
+        await session.execute(
+            select(lg.lang, func.sum(lg.messages))
+            .where(*_days(lg, workspace_id, f, person=False))
+            .group_by(lg.lang)
+            .order_by(func.sum(lg.messages).desc(), lg.lang)
+        )
+    )
+    grand = sum(int(n or 0) for _lang, n in counts)
+    return Table(
+        "languages",
+        N_("Languages"),
+        [
+            Column("lang", N_("Language"), "text"),
+            Column("messages", N_("Messages")),
+            Column("share", N_("Share"), "percent"),
+        ],
+        [[lang or "?", int(n or 0), ratio(int(n or 0), grand)] for lang, n in counts],
+        chart="bar",
+    )
+
+
+async def _publishing(
+    session: AsyncSession, workspace_id: int, f: Filters, names: dict[str, dict[int, str]]
+) -> list[Table]:
+    d = AnalyticsDay
+    tables = []
+    for key, title, dimension in (
+        ("posts_channel", N_("Posts per channel"), "channel_id"),
+        ("posts_department", N_("Posts per department"), "department_id"),
+    ):
+        column = getattr(d, dimension)
+        rows = [
+            [names[dimension].get(k, _("None")), int(b or 0), int(r or 0)]
+            for k, b, r in await session.execute(
+                select(column, func.sum(d.broadcasts), func.sum(d.replies))
+                .where(*_days(d, workspace_id, f))
+                .group_by(column)
+                .order_by(column)
+            )
+            if b or r
+        ]
+        tables.append(
+            Table(
+                key,
+                title,
+                [
+                    Column("name", N_("Name"), "text"),
+                    Column("broadcasts", N_("Broadcasts")),
+                    Column("replies", N_("Replies")),
+                ],
+                rows,
+                chart="bar",
+            )
+        )
+    return tables
+
+
+async def _spread(
+    session: AsyncSession, workspace_id: int, f: Filters, names: dict[str, dict[int, str]]
+) -> list[Table]:
+    d = AnalyticsDay
+    active = d.outbound + d.notes
+    tables = []
+    for key, title, dimension in (
+        ("spread_channel", N_("Contributor spread per channel"), "channel_id"),
+        ("spread_department", N_("Contributor spread per department"), "department_id"),
+    ):
+        column = getattr(d, dimension)
+        per: dict[int, list[int]] = defaultdict(list)
+        for k, _person, n in await session.execute(
+            select(column, d.person_id, func.sum(active))
+            .where(*_days(d, workspace_id, f, person=False), d.person_id != 0)
+            .group_by(column, d.person_id)
+        ):
+            if n:
+                per[k].append(int(n))
+        rows = [
+            [
+                names[dimension].get(k, _("None")),
+                len(counts),
+                ratio(max(counts), sum(counts)),
+                gini(counts),
+            ]
+            for k, counts in sorted(per.items(), key=lambda kv: names[dimension].get(kv[0], ""))
+        ]
+        tables.append(Table(key, title, _spread_columns("name", N_("Name"), "text"), rows, "bar"))
+    weekly: dict[date, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for day, person, n in await session.execute(
+        select(d.day, d.person_id, func.sum(active))
+        .where(*_days(d, workspace_id, f, person=False), d.person_id != 0)
+        .group_by(d.day, d.person_id)
+    ):
+        if n:
+            weekly[day - timedelta(days=day.weekday())][person] += int(n)
+    first_week = f.first - timedelta(days=f.first.weekday())
+    weeks = []
+    week = first_week
+    while week <= f.last:
+        weeks.append(week)
+        week += timedelta(days=7)
+    trend_rows = []
+    for week in weeks:
+        counts = list(weekly.get(week, {}).values())
+        trend_rows.append(
+            [week, len(counts), ratio(max(counts), sum(counts)) if counts else None, gini(counts)]
+        )
+    columns = _spread_columns("week", N_("Week"), "date")
+    tables.append(
+        Table("spread_trend", N_("Contributor spread per week"), columns, trend_rows, "line")
+    )
+    return tables
+
+
+def _spread_columns(key: str, label: str, kind: str) -> list[Column]:
+    return [
+        Column(key, label, kind),
+        Column("people", N_("People active")),
+        Column("top_share", N_("Share of the most active person"), "percent"),
+        Column("gini", N_("Gini coefficient"), "float"),
+    ]
+
+
+def headline_items(report: Report) -> Sequence[tuple[str, Any, str]]:
+    """The figures shown above the charts: (label, value, kind)."""
+    h = report.headline
+    return [
+        (N_("Dialogue score"), h.get("score"), "float"),
+        (N_("Reply rate"), h.get("reply_rate"), "percent"),
+        (N_("First response, median"), h.get("p50"), "seconds"),
+        (N_("First response, p90"), h.get("p90"), "seconds"),
+        (N_("Two or more turns"), h.get("two_turns"), "percent"),
+        (N_("Unanswered questions and complaints"), h.get("unanswered"), "int"),
+        (N_("Replies per broadcast"), h.get("reply_share"), "float"),
+    ]

@@ -1,0 +1,81 @@
+"""Each metric of docs/metrics.md on a hand-built history with known answers."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from allsang.analytics import aggregate
+from allsang.analytics.figures import Filters, build_report
+from allsang.db import Database
+from tests.analytics.history import known_history
+
+MONDAY = date(2026, 3, 2)
+
+
+async def _report(db: Database, **filters: int) -> tuple[dict, object]:
+    async with db.write() as session:
+        w = await known_history(session)
+    await aggregate.refresh(db, w.workspace.id)
+    async with db.read() as session:
+        report = await build_report(session, w.workspace.id, Filters(MONDAY, MONDAY, **filters))
+    return report.headline, report
+
+
+async def test_the_dialogue_figures_of_the_worked_example(db: Database) -> None:
+    headline, report = await _report(db)
+    assert headline["conversations"] == 4
+    assert headline["expecting"] == 3  # the question, the complaint and the e-mail
+    assert headline["reply_rate"] == pytest.approx(2 / 3)
+    assert headline["p50"] == 1800
+    assert headline["p90"] == pytest.approx(1800 + 0.8 * 1800)
+    assert headline["two_turns"] == 0.75
+    assert headline["unanswered"] == 1
+    assert (headline["replies"], headline["broadcasts"]) == (4, 3)
+    assert headline["reply_share"] == pytest.approx(4 / 3, abs=0.01)
+    assert headline["resolution"] == 3600  # closed an hour after the praise arrived
+    assert headline["score"] == pytest.approx(100 * (2 / 3 + 0.75 + 4 / 7) / 3, abs=0.05)
+
+
+async def test_figures_per_channel_department_and_person(db: Database) -> None:
+    _headline, report = await _report(db)
+    by_channel = {row[0]: row for row in report.table("dialogue_channel").rows}
+    assert set(by_channel) == {"Mastodon", "E-mail"}
+    mastodon = by_channel["Mastodon"]
+    assert mastodon[2:5] == [3, 2, 0.5]  # conversations, expecting, reply rate
+    assert mastodon[9:11] == [2, 2]  # replies, broadcasts
+    by_department = {row[0]: row for row in report.table("dialogue_department").rows}
+    assert by_department["Press"][4] == 1.0
+    by_person = {row[0]: row for row in report.table("response_person").rows}
+    assert by_person["Anna"][5] == pytest.approx((1800 + 3600) / 2)
+    assert by_person["Ola"][5] == 600
+
+
+async def test_a_filter_narrows_every_figure(db: Database) -> None:
+    async with db.write() as session:
+        w = await known_history(session)
+    await aggregate.refresh(db, w.workspace.id)
+    async with db.read() as session:
+        report = await build_report(
+            session, w.workspace.id, Filters(MONDAY, MONDAY, channel_id=w.mail.id)
+        )
+    assert report.headline["conversations"] == 1
+    assert report.table("volume").rows == [[MONDAY, 2, 2, 1]]
+
+
+async def test_contributor_spread_counts_people_and_their_concentration(db: Database) -> None:
+    _headline, report = await _report(db)
+    spread = {row[0]: row for row in report.table("spread_channel").rows}
+    # Mastodon: Anna wrote 3 (a reply and two posts), Ola 1.
+    assert spread["Mastodon"][1:] == [2, 0.75, pytest.approx(0.25)]
+    # E-mail: Anna 2 replies, Ola 1 post.
+    assert spread["E-mail"][1] == 2
+    assert spread["E-mail"][2] == pytest.approx(2 / 3)
+
+
+async def test_languages_and_voices_come_from_the_audience(db: Database) -> None:
+    _headline, report = await _report(db)
+    voices = report.table("voices").rows
+    assert [(row[1], row[3]) for row in voices] == [("asa", 2), ("cy", 2), ("bo", 1)]
+    assert {row[0] for row in report.table("languages").rows} == {"sv"}
