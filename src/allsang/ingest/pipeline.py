@@ -36,6 +36,7 @@ from allsang.db.models import Channel, Contact, Conversation, Message, Quarantin
 from allsang.db.types import utcnow
 from allsang.ingest.fast import Bulk
 from allsang.ingest.message import Author, InvalidMessage, NormalisedMessage, validate_message
+from allsang.routing.apply import route_stored
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +169,7 @@ class Pipeline:
             async with self.db.write() as session:
                 result.quarantined = await _quarantine(session, channel, rejected)
                 stored = await session.run_sync(_store, channel, prepared)
+                await route_stored(session, channel.workspace_id, stored)
                 result.accepted = len(stored)
                 result.duplicates += len(prepared) - len(stored)
                 result.message_ids = stored
