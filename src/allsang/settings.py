@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(
         default=1.0, description="How often an idle worker looks for due jobs."
     )
+    publishing_stall_minutes: int = Field(
+        default=10,
+        ge=1,
+        description="Minutes a scheduled post may be overdue before the dead-man alarm fires.",
+    )
     stream_url: str = Field(
         default="",
         description="The ingest stream between connectors and the pipeline. Empty: in-process "

@@ -46,6 +46,8 @@ from allsang.publishing.timing import to_local, to_utc, zone
 
 # Posts in these statuses have (or may have) reached a network: their time is history.
 FIXED_POST_STATUSES = frozenset({"publishing", "published", "failed", "outcome_unknown"})
+# Colleagues' shares (allsang.publishing.advocacy) are deliveries too, but not the plan.
+ADVOCACY_KEY_PREFIX = "advocacy:"
 
 
 class CalendarError(PublishingError):
@@ -149,6 +151,7 @@ async def entries(
     # A post is in range by its planned time or by any of its deliveries.
     in_range = select(PostDelivery.post_id).where(
         PostDelivery.workspace_id == workspace_id,
+        ~PostDelivery.idempotency_key.startswith(ADVOCACY_KEY_PREFIX),
         PostDelivery.due_at >= start,
         PostDelivery.due_at < end,
         PostDelivery.state != "cancelled",
@@ -170,6 +173,7 @@ async def entries(
         for post_id, due_at in await session.execute(
             select(PostDelivery.post_id, PostDelivery.due_at).where(
                 PostDelivery.post_id.in_(post_ids),
+                ~PostDelivery.idempotency_key.startswith(ADVOCACY_KEY_PREFIX),
                 PostDelivery.state != "cancelled",
                 PostDelivery.due_at >= start,
                 PostDelivery.due_at < end,
