@@ -135,7 +135,7 @@ async def _resolve(host: str, port: int) -> list[IPAddress]:
     return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
 
-async def _checked_address(url: httpx.URL, allow_private_networks: bool) -> IPAddress:
+async def _checked_addresses(url: httpx.URL, allow_private_networks: bool) -> list[IPAddress]:
     if url.scheme not in ("http", "https"):
         raise BlockedURL(f"scheme {url.scheme or '(none)'!r} is not fetched")
     if url.userinfo:
@@ -152,7 +152,7 @@ async def _checked_address(url: httpx.URL, allow_private_networks: bool) -> IPAd
     ]
     if refused:
         raise BlockedURL(f"{url.host} resolves to a non-public address ({refused[0]})")
-    return addresses[0]
+    return list(dict.fromkeys(addresses))
 
 
 def _media_type(header: str) -> tuple[str, str | None]:
@@ -206,22 +206,28 @@ async def _read_limited(response: httpx.Response, max_bytes: int) -> bytes:
 async def _get(
     client: httpx.AsyncClient,
     url: httpx.URL,
-    address: IPAddress,
+    addresses: list[IPAddress],
     *,
     max_bytes: int,
     allowed_types: Collection[str],
 ) -> Fetched | httpx.URL:
-    """One hop: the fetched body, or the (unchecked) URL it redirects to."""
-    pinned = url.copy_with(host=str(address))
+    """One hop: the fetched body, or the (unchecked) URL it redirects to. The addresses are
+    tried in order until one accepts the connection (``localhost`` may be ::1 or 127.0.0.1)."""
     headers = {"Host": url.netloc.decode("ascii"), "User-Agent": USER_AGENT}
     extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
-    request = client.build_request("GET", pinned, headers=headers, extensions=extensions)
-    try:
-        response = await client.send(request, stream=True)
-    except httpx.TimeoutException:
-        raise FetchTimeout(f"{url.host} did not answer in time") from None
-    except httpx.HTTPError as exc:
-        raise FetchFailed(f"cannot fetch {url.host}: {exc.__class__.__name__}") from None
+    for n, address in enumerate(addresses):
+        pinned = url.copy_with(host=str(address))
+        request = client.build_request("GET", pinned, headers=headers, extensions=extensions)
+        try:
+            response = await client.send(request, stream=True)
+            break
+        except httpx.ConnectError as exc:
+            if n + 1 == len(addresses):
+                raise FetchFailed(f"cannot connect to {url.host}: {exc}") from None
+        except httpx.TimeoutException:
+            raise FetchTimeout(f"{url.host} did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise FetchFailed(f"cannot fetch {url.host}: {exc.__class__.__name__}") from None
     try:
         if response.status_code in _REDIRECT_CODES:
             location = response.headers.get("location")
@@ -272,9 +278,13 @@ async def fetch(
                 trust_env=False, follow_redirects=False, timeout=timeout
             ) as client:
                 for _hop in range(max_redirects + 1):
-                    address = await _checked_address(current, allow_private_networks)
+                    addresses = await _checked_addresses(current, allow_private_networks)
                     result = await _get(
-                        client, current, address, max_bytes=max_bytes, allowed_types=allowed_types
+                        client,
+                        current,
+                        addresses,
+                        max_bytes=max_bytes,
+                        allowed_types=allowed_types,
                     )
                     if isinstance(result, Fetched):
                         return result

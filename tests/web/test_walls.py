@@ -97,10 +97,15 @@ async def test_the_display_token_is_shown_once_and_opens_the_screen_without_logi
     theme = await client.get(f"/walls/{wall_id}/theme.css", params={"token": token})
     assert "--wall-bg:#102030" in theme.text
 
-    assert (await client.get(f"/walls/{wall_id}", params={"token": "alw_wrong"})).status_code == 303
+    # A token that opens nothing tells the TV so instead of asking it to log in.
+    wrong = await client.get(f"/walls/{wall_id}", params={"token": "alw_wrong"})
+    assert wrong.status_code == 410 and "This screen is no longer valid" in wrong.text
     assert (await editor.post(f"/walls/{wall_id}/revoke")).status_code == 303
     revoked = await client.get(f"/walls/{wall_id}", params={"token": token})
-    assert revoked.status_code == 303
+    assert revoked.status_code == 410
+    assert "Ask an administrator for a new link." in revoked.text
+    # Without any token, anonymous visitors still go to the login page.
+    assert (await client.get(f"/walls/{wall_id}")).status_code == 303
 
 
 async def test_a_token_opens_only_its_own_wall(
@@ -111,7 +116,9 @@ async def test_a_token_opens_only_its_own_wall(
     second = await make_wall(editor, name="Hall")
     page = await editor.post(f"/walls/{first}/token")
     token = re.search(r"token=(alw_[\w-]+)", page.text).group(1)  # type: ignore[union-attr]
-    assert (await client.get(f"/walls/{second}", params={"token": token})).status_code == 303
+    assert (await client.get(f"/walls/{second}", params={"token": token})).status_code == 410
+    other = await client.get(f"/walls/{second}/theme.css", params={"token": token})
+    assert other.status_code == 410 and "--wall-bg" not in other.text
 
 
 async def test_moderators_approve_pin_and_ban_from_the_queue(

@@ -25,6 +25,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,11 +46,13 @@ from allsang.ingest.pipeline import ChannelRef, CommitHook
 from allsang.listening.query import compile_queries
 from allsang.listening.store import query_message
 from allsang.live import Broadcast
+from allsang.wall.media import UPLOAD_PREFIX, Image, post_images
 from allsang.wall.rules import Post, Rule, check
 
 LAYOUTS = ("grid", "ticker", "spotlight")
 MODERATION_MODES = ("auto", "manual")
 SOURCE_KINDS = ("query", "hashtag", "channel", "own")
+ITEM_STATES = ("pending", "approved", "rejected", "pinned")
 TOKEN_PREFIX = "alw_"
 BATCH = 500  # messages evaluated per transaction
 BACKFILL = 200  # a new screen starts with this many of the newest messages evaluated
@@ -114,6 +117,8 @@ def validate(fields: WallFields) -> None:
         raise InvalidWall("title")
     if len(fields.hashtag) > 100 or not re.fullmatch(r"#?\w*", fields.hashtag.strip()):
         raise InvalidWall("hashtag")
+    if len(fields.event_url) > 2000 or len(fields.logo_url) > 2000:
+        raise InvalidWall("event_url" if len(fields.event_url) > 2000 else "logo_url")
     if fields.layout not in LAYOUTS:
         raise InvalidWall("layout")
     if fields.moderation not in MODERATION_MODES:
@@ -123,6 +128,8 @@ def validate(fields: WallFields) -> None:
             raise InvalidWall(name)
     for name in ("event_url", "logo_url"):
         value = getattr(fields, name).strip()
+        if name == "logo_url" and re.fullmatch(re.escape(UPLOAD_PREFIX) + "[0-9a-f]{64}", value):
+            continue  # an uploaded logo (allsang.wall.media.store_upload)
         if value and not re.match(r"^https?://[^\s]+$", value):
             raise InvalidWall(name)
 
@@ -303,6 +310,7 @@ class Card:
     url: str
     created_at: datetime
     reason: str = ""
+    images: tuple[Image, ...] = ()
 
 
 def _card(item: WallItem, message: Message) -> Card:
@@ -320,6 +328,7 @@ def _card(item: WallItem, message: Message) -> Card:
         url=message.url,
         created_at=message.created_at,
         reason=item.reason,
+        images=post_images(message.extra),
     )
 
 
@@ -335,6 +344,24 @@ async def cards(
         .limit(limit)
     )
     return [_card(item, message) for item, message in rows]
+
+
+async def shown_message_extra(
+    session: AsyncSession, wall_id: int, message_id: int, states: Sequence[str]
+) -> dict[str, Any] | None:
+    """The ``extra`` of a message that is on the wall in one of ``states``, else None."""
+    row = (
+        await session.execute(
+            select(Message.extra)
+            .join(WallItem, WallItem.message_id == Message.id)
+            .where(
+                WallItem.wall_id == wall_id,
+                WallItem.message_id == message_id,
+                WallItem.state.in_(states),
+            )
+        )
+    ).first()
+    return dict(row[0] or {}) if row else None
 
 
 async def card_for(session: AsyncSession, wall_id: int, message_id: int) -> Card | None:

@@ -27,14 +27,14 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from jinja2 import Template
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import FileResponse, Response, StreamingResponse
 
 from allsang import i18n
-from allsang.authz import Actor, authorize
+from allsang.authz import Actor, Forbidden, authorize
 from allsang.db import Database
 from allsang.db.models import Wall, Workspace
 from allsang.live import Broadcast, open_broadcast
-from allsang.wall import service
+from allsang.wall import media, service
 from allsang.web.errors import PageError
 from allsang.web.templating import render
 from allsang.web.viewer import Viewer, get_viewer, runtime_of
@@ -61,20 +61,43 @@ class Display:
         return service.token_digest(self.token) if self.token else None
 
 
-def display_access() -> Callable[..., Awaitable[Display]]:
-    """Resolve the display token (or the session) for the wall in the path; anonymous
-    visitors and wrong tokens get the login redirect, other workspaces a 403."""
+class InvalidScreen:
+    """A display token was given that opens nothing (revoked, rotated away, or the wall was
+    deleted) and no member session can see the wall: the screen says so instead of asking a
+    TV to log in."""
+
+    def __init__(self, wall_id: int) -> None:
+        self.wall_id = wall_id
+
+
+def token_cookie(wall_id: int) -> str:
+    """The cookie that carries a screen's display token to the images on its page (path
+    ``/walls/<id>``, HttpOnly, SameSite=Strict), so image addresses carry no token."""
+    return f"allsang_wall_{wall_id}"
+
+
+def display_access() -> Callable[..., Awaitable[Display | InvalidScreen]]:
+    """Resolve the display token (query, else the screen's cookie) or the session for the wall
+    in the path. A token that opens nothing gives :class:`InvalidScreen` unless a member who
+    may see the wall is logged in; anonymous visitors without a token get the login redirect,
+    other workspaces a 403."""
 
     async def dependency(
         request: Request,
         wall_id: int,
         token: Annotated[str, Query(max_length=100)] = "",
-    ) -> Display:
+    ) -> Display | InvalidScreen:
         runtime = runtime_of(request)
+        token = token or request.cookies.get(token_cookie(wall_id), "")[:100]
+        home: Workspace | None = None
         if token:
             async with runtime.db.read() as session:
                 wall = await service.resolve_display(session, wall_id, token)
                 workspace = await session.get(Workspace, wall.workspace_id) if wall else None
+                if wall is None:
+                    # Speak the wall's language on the "no longer valid" page, if it exists.
+                    gone = await session.get(Wall, wall_id)
+                    home = await session.get(Workspace, gone.workspace_id) if gone else None
             if wall is not None and workspace is not None:
                 actor = Actor(
                     kind="display",
@@ -87,6 +110,13 @@ def display_access() -> Callable[..., Awaitable[Display]]:
                 i18n.set_locale(workspace.locale, workspace.timezone)
                 authorize(actor, "wall.display", wall)
                 return Display(viewer, wall, token)
+            member = await get_viewer(request)
+            try:
+                authorize(member.actor, "wall.display")
+            except Forbidden:
+                if home is not None:
+                    i18n.set_locale(home.locale, home.timezone)
+                return InvalidScreen(wall_id)
         viewer = await get_viewer(request)
         authorize(viewer.actor, "wall.display")
         async with runtime.db.read() as session:
@@ -99,12 +129,28 @@ def display_access() -> Callable[..., Awaitable[Display]]:
     return dependency
 
 
-DisplayDep = Annotated[Display, Depends(display_access())]
+DisplayDep = Annotated[Display | InvalidScreen, Depends(display_access())]
+
+
+def invalid_page(request: Request, invalid: InvalidScreen) -> Response:
+    """The page a kiosk shows for a token that opens nothing (410 Gone: it will not come
+    back; an administrator has to make a new screen address)."""
+    response = render(request, "walls/invalid.html", {}, status_code=410)
+    response.delete_cookie(token_cookie(invalid.wall_id), path=f"/walls/{invalid.wall_id}")
+    return response
 
 
 def qr_svg(url: str) -> Markup:
     """The QR code as inline SVG (segno writes only geometry, no script or style)."""
     return Markup(segno.make(url, error="m").svg_inline(scale=4, dark="#000", omitsize=True))
+
+
+def logo_src(wall: Wall) -> str | None:
+    """The logo's address on this server; its version changes with the logo (so the
+    screen's cached copy is replaced), or None without a logo."""
+    if not wall.logo_url:
+        return None
+    return f"/walls/{wall.id}/logo?v={media.key_of(wall.logo_url)[:12]}"
 
 
 def _token_query(display: Display) -> str:
@@ -113,6 +159,8 @@ def _token_query(display: Display) -> str:
 
 @router.get("/{wall_id}")
 async def screen(request: Request, display: DisplayDep) -> Response:
+    if isinstance(display, InvalidScreen):
+        return invalid_page(request, display)
     wall = display.wall
     runtime = runtime_of(request)
     await service.catch_up(runtime.db, wall.id, open_broadcast(runtime.settings.broadcast_url))
@@ -120,7 +168,7 @@ async def screen(request: Request, display: DisplayDep) -> Response:
         pinned = await service.cards(session, wall.id, ("pinned",), MAX_ITEMS)
         shown = await service.cards(session, wall.id, ("approved",), MAX_ITEMS - len(pinned))
         after = await service.last_seq(session, wall.id)
-    return render(
+    response = render(
         request,
         "walls/screen.html",
         {
@@ -131,12 +179,26 @@ async def screen(request: Request, display: DisplayDep) -> Response:
             "max_items": MAX_ITEMS,
             "token_query": _token_query(display),
             "qr": qr_svg(wall.event_url) if wall.event_url else None,
+            "logo_src": logo_src(wall),
         },
     )
+    if display.token:
+        response.set_cookie(
+            token_cookie(wall.id),
+            display.token,
+            max_age=400 * 24 * 3600,
+            path=f"/walls/{wall.id}",
+            httponly=True,
+            samesite="strict",
+            secure=runtime.settings.secure_cookies,
+        )
+    return response
 
 
 @router.get("/{wall_id}/theme.css")
 async def theme(request: Request, display: DisplayDep) -> Response:
+    if isinstance(display, InvalidScreen):
+        return Response("", status_code=410, media_type="text/css")
     # Colours were validated as #rrggbb when saved, so they cannot break out of the rule.
     wall = display.wall
     css = (
@@ -144,6 +206,64 @@ async def theme(request: Request, display: DisplayDep) -> Response:
         f"--wall-accent:{wall.accent}}}\n"
     )
     return Response(css, media_type="text/css", headers={"cache-control": "no-store"})
+
+
+# Served images run nothing and load nothing, even when opened on their own.
+MEDIA_CSP = "default-src 'none'; sandbox"
+
+
+def _image_response(found: media.Cached) -> Response:
+    return FileResponse(
+        found.path,
+        media_type=found.content_type,
+        headers={
+            "cache-control": "private, max-age=86400",
+            "content-security-policy": MEDIA_CSP,
+            "cross-origin-resource-policy": "same-origin",
+        },
+    )
+
+
+async def _cached_image(request: Request, source: str, max_bytes: int) -> Response:
+    runtime = runtime_of(request)
+    try:
+        found = await media.cached(
+            runtime.db,
+            runtime.settings.data_dir,
+            source,
+            max_bytes=max_bytes,
+            allow_private_networks=runtime.settings.fetch_allow_private_networks,
+        )
+    except media.Unavailable:
+        return Response(status_code=404, headers={"cache-control": "private, max-age=600"})
+    return _image_response(found)
+
+
+@router.get("/{wall_id}/media/{message_id}/{index}")
+async def post_image(
+    request: Request, display: DisplayDep, message_id: int, index: int
+) -> Response:
+    """Image ``index`` of a post on this wall, through the cache. A screen (display token)
+    sees only posts that are on screen; members also see the queue's."""
+    if isinstance(display, InvalidScreen):
+        return Response(status_code=410)
+    states = ("approved", "pinned") if display.token else service.ITEM_STATES
+    async with runtime_of(request).db.read() as session:
+        extra = await service.shown_message_extra(session, display.wall.id, message_id, states)
+    images = media.post_images(extra) if extra is not None else ()
+    if not 0 <= index < len(images):
+        return Response(status_code=404)
+    return await _cached_image(request, images[index].url, media.MAX_IMAGE_BYTES)
+
+
+@router.get("/{wall_id}/logo")
+async def logo(request: Request, display: DisplayDep) -> Response:
+    """The screen's logo (fetched from its address, or uploaded)."""
+    if isinstance(display, InvalidScreen):
+        return Response(status_code=410)
+    if not display.wall.logo_url:
+        return Response(status_code=404)
+    return await _cached_image(request, display.wall.logo_url, media.MAX_LOGO_BYTES)
 
 
 def _sse(kind: str, seq: int | None, data: str) -> str:
@@ -167,9 +287,8 @@ async def _frames(
         if card is None:
             frame = _sse("remove", event.seq, str(event.message_id))
         else:
-            frame = _sse(
-                event.kind, event.seq, template.render(card=card, pinned=event.kind == "pin")
-            )
+            html = template.render(card=card, pinned=event.kind == "pin", wall_id=wall_id)
+            frame = _sse(event.kind, event.seq, html)
         frames.append((event.seq, frame))
     return frames
 
@@ -263,6 +382,14 @@ async def events(
     after: Annotated[int, Query(ge=0)] = 0,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> StreamingResponse:
+    if isinstance(display, InvalidScreen):
+        # A 200 with the one event, so an open page's EventSource delivers it (an error
+        # status would only make it retry) and the page can say the screen is no longer valid.
+        return StreamingResponse(
+            iter([_sse("revoked", None, "")]),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-store"},
+        )
     start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
     digest = display.token_digest
     feed = _feed(request, display.wall.id)

@@ -11,17 +11,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
 from allsang import audit, i18n
 from allsang.db.models import Channel, ListeningQuery, Wall
 from allsang.live import open_broadcast
-from allsang.wall import service
+from allsang.wall import media, service
 from allsang.wall.rules import Rule
 from allsang.web.errors import PageError
 from allsang.web.routes import redirect
-from allsang.web.routes.display import MAX_ITEMS
+from allsang.web.routes.display import MAX_ITEMS, logo_src
 from allsang.web.templating import render
 from allsang.web.viewer import Viewer, client_ip, require, runtime_of
 
@@ -52,6 +52,7 @@ FIELD_ERRORS: dict[str, str] = {
     "accent": i18n.N_("Enter a colour as #rrggbb."),
     "event_url": i18n.N_("Enter an address starting with https:// or http://."),
     "logo_url": i18n.N_("Enter an address starting with https:// or http://."),
+    "logo_file": i18n.N_("Upload a PNG, JPEG, GIF or WebP image of at most 2 MB."),
     "rules": i18n.N_("Enter numbers for the minimum sentiment (−1 to 1) and account age."),
 }
 
@@ -238,6 +239,23 @@ async def new_wall_page(
     )
 
 
+async def _logo(request: Request, form: FormData, address: str, existing: Wall | None) -> str:
+    """The wall's new ``logo_url``: an uploaded file wins, then the address typed in; an
+    uploaded logo is kept while the address stays empty, unless "remove" is ticked."""
+    upload = form.get("logo_file")
+    if isinstance(upload, UploadFile) and upload.filename:
+        content = await upload.read(media.MAX_LOGO_BYTES + 1)
+        runtime = runtime_of(request)
+        try:
+            return await media.store_upload(runtime.db, runtime.settings.data_dir, content)
+        except media.InvalidImage:
+            raise service.InvalidWall("logo_file") from None
+    kept = existing.logo_url if existing is not None else ""
+    if not address.strip() and kept.startswith(media.UPLOAD_PREFIX) and not form.get("remove_logo"):
+        return kept
+    return address
+
+
 async def _save(request: Request, viewer: Viewer, wall_id: int | None) -> Response:
     form = await request.form()
     workspace_id = _workspace_id(viewer)
@@ -250,6 +268,7 @@ async def _save(request: Request, viewer: Viewer, wall_id: int | None) -> Respon
     )
     existing = await _load(request, viewer, wall_id) if wall_id is not None else None
     try:
+        fields.logo_url = await _logo(request, form, fields.logo_url, existing)
         rules = _rules(form)
         async with runtime_of(request).db.write() as session:
             if wall_id is None:
@@ -373,6 +392,32 @@ async def revoke_token(
     return redirect(f"/walls/{wall_id}/queue", ok="saved")
 
 
+@router.post("/{wall_id}/delete")
+async def delete_wall(
+    request: Request, wall_id: int, viewer: Annotated[Viewer, Depends(require("wall.manage"))]
+) -> Response:
+    """Delete the wall with its sources, rules, queue and log; open screens say they are no
+    longer valid."""
+    await _load(request, viewer, wall_id)
+    async with runtime_of(request).db.write() as session:
+        wall = await service.get_wall(session, _workspace_id(viewer), wall_id)
+        assert wall is not None
+        audit.record(
+            session,
+            viewer.actor,
+            "wall.delete",
+            "wall",
+            wall.id,
+            ip=client_ip(request),
+            name=wall.name,
+        )
+        await session.delete(wall)
+    await _hint(request, wall_id)
+    if request.headers.get("hx-request"):
+        return Response(status_code=204, headers={"hx-redirect": "/walls?ok=saved"})
+    return redirect("/walls", ok="saved")
+
+
 # --- moderation queue -----------------------------------------------------------------------
 
 
@@ -405,6 +450,7 @@ async def queue_page(
             "max_items": MAX_ITEMS,
             "token_query": "",
             "qr": None,
+            "logo_src": logo_src(wall),
             "section": "walls",
         },
     )

@@ -49,11 +49,17 @@
     source.addEventListener("add", function (e) { seen(e); place(posts, e); });
     source.addEventListener("pin", function (e) { seen(e); place(pins, e); });
     source.addEventListener("remove", function (e) { seen(e); drop(e.data.trim()); });
+    // The token no longer opens the wall (revoked, replaced, or the wall deleted): stop for
+    // good and say so, large, in the wall's language (the page carries the message).
     source.addEventListener("revoked", function () {
-      posts.replaceChildren();
-      pins.replaceChildren();
-      root.classList.add("wall-revoked");
-      retry();
+      source.close();
+      var message = document.getElementById("wall-invalid");
+      if (message) {
+        document.body.replaceChildren(message.content.cloneNode(true));
+      } else {
+        posts.replaceChildren();
+        pins.replaceChildren();
+      }
     });
     // The browser retries by itself after a dropped connection; a refused one (an error
     // status, a restarting server behind a proxy) closes the source, so retry here.
@@ -61,6 +67,11 @@
       if (source.readyState === EventSource.CLOSED) retry();
     };
   }
+  // An image the server cannot give (refused type, too large, gone) leaves no broken icon.
+  root.addEventListener("error", function (event) {
+    var image = event.target;
+    if (image.tagName === "IMG") (image.closest(".wall-media") || image).remove();
+  }, true);
   if (root.classList.contains("wall-spotlight")) {
     setInterval(function () {
       if (posts.children.length > 1) posts.append(posts.firstElementChild);
