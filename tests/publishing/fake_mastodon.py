@@ -4,7 +4,8 @@ status, as Mastodon does for an hour), ``GET /api/v1/accounts/verify_credentials
 ``GET /api/v1/accounts/:id/statuses`` (newest first, HTML content).
 
 Hooks let tests stop the world at a chosen point: ``on_receive`` runs when a post arrives,
-before the instance accepts it; ``on_accepted`` after it is stored, before the answer is sent.
+before the instance accepts it (returning False drops it); ``on_accepted`` after it is
+stored, before the answer is sent.
 ``refuse`` holds HTTP statuses to answer the next posts with instead of accepting them.
 """
 
@@ -49,7 +50,7 @@ class FakeMastodon:
         self.keys: dict[str, str] = {}
         self.requests: list[dict[str, Any]] = []
         self.refuse: list[int] = []
-        self.on_receive: Callable[[], None] | None = None
+        self.on_receive: Callable[[], bool] | None = None
         self.on_accepted: Callable[[], None] | None = None
         self._lock = threading.Lock()
         server.expect_request("/api/v1/statuses", method="POST").respond_with_handler(self._post)
@@ -100,8 +101,8 @@ class FakeMastodon:
         form = request.get_json(silent=True) or request.form.to_dict()
         key = request.headers.get("Idempotency-Key")
         self.requests.append({"form": dict(form), "key": key})
-        if self.on_receive is not None:
-            self.on_receive()
+        if self.on_receive is not None and self.on_receive() is False:
+            return self._json({"error": "the request was lost"}, 503)
         with self._lock:
             if self.refuse:
                 code = self.refuse.pop(0)

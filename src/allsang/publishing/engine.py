@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -181,7 +181,8 @@ async def _resume(runtime: Runtime, claim: Claim, now: datetime) -> str | None:
     problem = ""
     if reader is not None:
         try:
-            found = await reader(claim.context, claim.text, claim.started_at)
+            known = await _known_ids(runtime, claim)
+            found = await reader(claim.context, claim.text, claim.started_at, known)
         except ConnectorError as exc:
             found, problem = None, f"reading the network back failed ({exc})"
         if found is not None:
@@ -196,6 +197,20 @@ async def _resume(runtime: Runtime, claim: Claim, now: datetime) -> str | None:
         f"{problem}, and sending again could post it twice"
     )
     return await _finish(runtime, claim, "outcome_unknown", unknown=why)
+
+
+async def _known_ids(runtime: Runtime, claim: Claim) -> frozenset[str]:
+    """Posts of the channel that other deliveries already own."""
+    async with runtime.db.read() as session:
+        rows = await session.scalars(
+            select(PostDelivery.external_id).where(
+                PostDelivery.channel_id == claim.context.channel_id,
+                PostDelivery.id != claim.delivery_id,
+                PostDelivery.external_id.is_not(None),
+                PostDelivery.published_at >= claim.started_at - timedelta(days=1),
+            )
+        )
+        return frozenset(str(r) for r in rows.all())
 
 
 async def _note_error(runtime: Runtime, claim: Claim, error: str) -> None:

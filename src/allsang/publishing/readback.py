@@ -7,7 +7,8 @@ typed connector error when it cannot tell. Networks without a reader are never r
 their delivery becomes "outcome unknown" for a person to decide.
 
 Matching is on the exact text (HTML of the status stripped, whitespace collapsed) of a post
-created at or after the attempt started, minus a clock-skew allowance.
+created at or after the attempt started, minus a clock-skew allowance, that no other delivery
+of the channel has already claimed (the same text may be posted twice on purpose).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from allsang.connectors.base import ChannelContext, Sent, TransientError
 from allsang.connectors.mastodon.auth import MastodonCredentials, instance_url
 from allsang.connectors.mastodon.client import USER_AGENT, map_status
 
-Reader = Callable[[ChannelContext, str, datetime], Awaitable[Sent | None]]
+Reader = Callable[[ChannelContext, str, datetime, frozenset[str]], Awaitable[Sent | None]]
 
 CLOCK_SKEW = timedelta(minutes=2)
 PAGE = 40
@@ -47,9 +48,11 @@ def _created(status: dict[str, Any]) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-async def mastodon(context: ChannelContext, text: str, since: datetime) -> Sent | None:
+async def mastodon(
+    context: ChannelContext, text: str, since: datetime, known: frozenset[str]
+) -> Sent | None:
     """Look through the account's newest statuses (one page) for ``text`` posted at or after
-    ``since`` minus :data:`CLOCK_SKEW`."""
+    ``since`` minus :data:`CLOCK_SKEW`, skipping the ``known`` ids other deliveries own."""
     base = instance_url(str(context.config.get("instance") or ""))
     token = MastodonCredentials.from_dict(context.credentials).access_token
     headers = {"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT}
@@ -71,6 +74,8 @@ async def mastodon(context: ChannelContext, text: str, since: datetime) -> Sent 
         raise TransientError(f"reading Mastodon back failed: {type(exc).__name__}") from exc
     for status in statuses:
         created = _created(status)
+        if str(status.get("id")) in known:
+            continue
         if created is not None and created < since - CLOCK_SKEW:
             continue
         if comparable(str(status.get("content") or "")) == wanted:
