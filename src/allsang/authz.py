@@ -61,8 +61,20 @@ ACTIONS: dict[str, str] = {
     "wall.moderate": "editor",
     "wall.manage": "editor",
     # Inbox workflow: snooze, saved replies, reply approval.
+    "conversation.snooze": "contributor",
+    "saved_reply.use": "contributor",
+    "saved_reply.manage": "editor",
+    "reply.approve": "editor",
+    "inbox.settings": "admin",
     # Routing, business hours and SLAs.
+    "routing.view": "editor",
+    "routing.manage": "admin",
     # Continuity: rota, out-of-office, bus factor.
+    "continuity.view": "viewer",
+    "rota.manage": "editor",
+    "absence.own": "contributor",
+    "absence.manage": "admin",
+    "channel.reconnectors": "editor",
     # Publishing and approvals.
     "post.view": "viewer",
     "post.draft": "contributor",
@@ -74,17 +86,17 @@ ACTIONS: dict[str, str] = {
     "queue.manage": "editor",
     "approval.manage": "admin",
     # Editorial calendar and employee advocacy.
-    # Analytics.
-}
-
-
-class Forbidden(Exception):
     "calendar.view": "viewer",
     "calendar.edit": "contributor",
     "calendar.manage": "editor",
     "calendar.feed": "viewer",
     "advocacy.share": "viewer",
     "advocacy.manage": "editor",
+    # Analytics.
+}
+
+
+class Forbidden(Exception):
     """The actor may not do this. Web adapters turn it into 403 (or 401 when anonymous)."""
 
     def __init__(self, actor: Actor, action: str) -> None:

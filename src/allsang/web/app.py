@@ -17,15 +17,20 @@ from allsang.web.routes import (
     alerts,
     api,
     auth,
+    calendar,
     channels,
+    continuity,
     display,
     health,
     home,
     inbox,
+    inbox_workflow,
     listening,
     messages_api,
     profile,
+    publishing,
     quarantine,
+    routing,
     team,
     walls,
     workspace,
@@ -55,19 +60,25 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.templates = build_templates()
+    app.state.templates.env.globals.update(routing.TEMPLATE_GLOBALS)
     app.state.metrics = Metrics()
 
     install_error_handlers(app)
     for module in (
         auth,
         home,
+        inbox_workflow,  # before inbox: /inbox/approvals is not /inbox/{id}
         inbox,
         profile,
         team,
+        routing,
         channels,
+        continuity,
         quarantine,
         listening,
         walls,
+        publishing,
+        calendar,
         display,
         alerts,
         workspace,
