@@ -3,6 +3,7 @@ live hints to the inboxes, and new posts to the walls."""
 
 from __future__ import annotations
 
+from allsang.inbox.snooze import commit_hook as snooze_commit_hook
 from allsang.ingest.pipeline import CommitHook
 from allsang.live import commit_hook as live_commit_hook
 from allsang.live import open_broadcast
@@ -12,4 +13,8 @@ from allsang.wall.service import commit_hook as wall_commit_hook
 
 def commit_hooks(runtime: Runtime) -> list[CommitHook]:
     broadcast = open_broadcast(runtime.settings.broadcast_url)
-    return [live_commit_hook(runtime.db, broadcast), wall_commit_hook(runtime.db, broadcast)]
+    return [
+        live_commit_hook(runtime.db, broadcast),
+        wall_commit_hook(runtime.db, broadcast),
+        snooze_commit_hook(runtime.db, broadcast),
+    ]

@@ -37,6 +37,10 @@ FLASH: dict[str, str] = {
     "created": i18n.N_("Created."),
     "deleted": i18n.N_("Deleted."),
     "retried": i18n.N_("The job was queued again."),
+    "reply_held": i18n.N_("Your reply waits for an editor's approval."),
+    "reply_approved": i18n.N_("Approved and sent."),
+    "reply_rejected": i18n.N_("The reply was rejected."),
+    "snoozed": i18n.N_("Snoozed."),
 }
 
 

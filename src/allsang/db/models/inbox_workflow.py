@@ -5,7 +5,8 @@
 * ``saved_reply``: a workspace's reply templates, optionally for one department.
 * ``pending_reply``: a contributor's reply (or direct message) held for an editor's approval
   while the workspace setting ``reply_approval`` is on; ``status`` is ``pending``, then
-  ``sent``, ``failed`` (approved but the network refused; ``error`` says why) or ``rejected``.
+  ``sending`` (approved, on its way), then ``sent`` or ``rejected``; a network refusal puts it
+  back to ``pending`` with ``error`` saying why.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from allsang.db.models import Base, _created, _id
 from allsang.db.types import BigId, UTCDateTime
 
-PENDING_STATUSES = ("pending", "sent", "failed", "rejected")
+PENDING_STATUSES = ("pending", "sending", "sent", "rejected")
 REPLY_MODES = ("reply", "direct")
 
 

@@ -36,6 +36,7 @@ from allsang.inbox.listing import InboxFilter
 from allsang.live import micros, open_broadcast, publish_conversations, workspace_topic
 from allsang.web.errors import PageError
 from allsang.web.routes import redirect
+from allsang.web.routes.inbox_compose import compose_context
 from allsang.web.templating import render
 from allsang.web.viewer import Viewer, require, runtime_of
 
@@ -298,6 +299,7 @@ async def conversation_page(
         {
             **context,
             **await _choices(request, _workspace_id(viewer)),
+            **await compose_context(request, viewer, context),
             "reply_error": request.query_params.get("reason", "") if error == "reply" else "",
             "section": "inbox",
             **HELPERS,
@@ -316,7 +318,12 @@ async def conversation_fragment(
     return render(
         request,
         "inbox/_live.html",
-        {**context, **await _choices(request, _workspace_id(viewer)), **HELPERS},
+        {
+            **context,
+            **await _choices(request, _workspace_id(viewer)),
+            **await compose_context(request, viewer, context),
+            **HELPERS,
+        },
     )
 
 
@@ -497,7 +504,7 @@ async def _stream(
                 yield _event("conversation", {"conversation": conversation.id}, seq)
         if conversation_id is not None and person_id is not None:
             await presence.arrive(broadcast, workspace_id, conversation_id, person_id)
-            yield _event("presence", {"names": presence.names(conversation_id, exclude=person_id)})
+            yield _event("presence", presence.snapshot(conversation_id, exclude=person_id))
         shown = None
         next_beat = asyncio.get_running_loop().time() + presence.BEAT_SECONDS
         try:
@@ -523,10 +530,10 @@ async def _stream(
                     if asyncio.get_running_loop().time() >= next_beat:
                         await presence.arrive(broadcast, workspace_id, conversation_id, person_id)
                         next_beat = asyncio.get_running_loop().time() + presence.BEAT_SECONDS
-                    names = presence.names(conversation_id, exclude=person_id)
-                    if names != shown:
-                        shown = names
-                        yield _event("presence", {"names": names})
+                    now_present = presence.snapshot(conversation_id, exclude=person_id)
+                    if now_present != shown:
+                        shown = now_present
+                        yield _event("presence", now_present)
         finally:
             if conversation_id is not None and person_id is not None:
                 await presence.leave(broadcast, workspace_id, conversation_id, person_id)

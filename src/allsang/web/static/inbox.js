@@ -1,5 +1,6 @@
-// The team inbox in the browser: keyboard shortcuts, live updates over SSE, and the
-// characters-left counter of the reply box. Pages work without it (plain links and forms).
+// The team inbox in the browser: keyboard shortcuts and live updates over SSE (the reply
+// box's counter is limits.js, typing and saved replies inbox_compose.js). Pages work
+// without it (plain links and forms).
 (function () {
   "use strict";
 
@@ -89,22 +90,9 @@
     live(box.dataset.events, reload, function (data) {
       var names = data.names || [];
       presence.textContent = names.length ? box.dataset.viewingLabel.replace("{names}", names.join(", ")) : "";
+      // The reply box (inbox_compose.js) shows who is writing.
+      document.dispatchEvent(new CustomEvent("inbox:presence", { detail: data }));
     });
-  }
-
-  function setupCounter(textarea) {
-    var limit = parseInt(textarea.dataset.limit, 10);
-    var counter = document.getElementById("reply-count");
-    function update() {
-      // Count code points, as the networks do, not UTF-16 units.
-      var left = limit - Array.from(textarea.value).length;
-      counter.textContent = left >= 0
-        ? textarea.dataset.leftLabel.replace("{count}", left)
-        : textarea.dataset.overLabel.replace("{count}", -left);
-      counter.classList.toggle("over", left < 0);
-    }
-    textarea.addEventListener("input", update);
-    update();
   }
 
   // --- SSE: an EventSource reconnects by itself and sends Last-Event-ID ------------------------
@@ -126,7 +114,5 @@
     if (tbody) { setupList(tbody); }
     var box = document.getElementById("conversation-live");
     if (box) { setupConversation(box); }
-    var textarea = document.querySelector("textarea[data-limit]");
-    if (textarea) { setupCounter(textarea); }
   });
 })();
