@@ -1,0 +1,119 @@
+"""The publishing pages end to end over HTTP: a contributor composes and submits, an editor
+approves and schedules, the calendar shows the post beside a press release, a feed URL works
+until revoked, and a colleague shares a share-ready post from their own account."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from icalendar import Calendar
+from sqlalchemy import select
+
+from allsang.db.models import Channel, Job
+from allsang.db.models.calendar import AdvocacyShare, ChannelOwner
+from allsang.db.models.publishing import Campaign, Post, PostDelivery
+from allsang.publishing.timing import to_local
+from allsang.runtime import Runtime
+from tests.web.conftest import ClientFactory, World
+
+
+async def _setup(runtime: Runtime, world: World) -> tuple[int, int, int]:
+    async with runtime.db.write() as session:
+        channel = Channel(
+            workspace_id=world.workspace.id, network="mastodon", name="Acme", account="@acme"
+        )
+        own = Channel(workspace_id=world.workspace.id, network="mastodon", name="Viewer's own")
+        campaign = Campaign(workspace_id=world.workspace.id, name="Spring fair")
+        session.add_all([channel, own, campaign])
+        await session.flush()
+        session.add(ChannelOwner(channel_id=own.id, person_id=world.people["viewer"].id))
+        return channel.id, own.id, campaign.id
+
+
+async def test_a_post_goes_from_draft_to_the_calendar_and_the_feed(
+    runtime: Runtime, world: World, client_as: ClientFactory
+) -> None:
+    channel_id, own_id, campaign_id = await _setup(runtime, world)
+    contributor = await client_as("contributor")
+    page = await contributor.get("/publish/new")
+    assert page.status_code == 200 and 'data-limit="500"' in page.text
+    created = await contributor.post(
+        "/publish/new",
+        data={
+            "body": "Welcome to the spring fair!",
+            "channel": str(channel_id),
+            f"variant-{channel_id}": "Welcome to the spring fair! #fair",
+            "campaign": str(campaign_id),
+            "action": "submit",
+        },
+    )
+    assert created.status_code == 303
+    post_id = int(re.search(r"/publish/(\d+)", created.headers["location"]).group(1))
+    editor = await client_as("editor")
+    shown = await editor.get(f"/publish/{post_id}")
+    assert "Approve" in shown.text
+    assert (
+        await editor.post(f"/publish/{post_id}/review", data={"decision": "approve"})
+    ).status_code == 303
+    when = to_local(datetime.now(UTC) + timedelta(days=2), "Europe/Oslo").replace(
+        second=0, microsecond=0
+    )
+    scheduled = await editor.post(
+        f"/publish/{post_id}/schedule",
+        data={"when": "time", "local": when.strftime("%Y-%m-%dT%H:%M")},
+    )
+    assert "problem" not in scheduled.headers["location"]
+    item = await editor.post(
+        "/calendar/items/new",
+        data={
+            "kind": "press_release",
+            "title": "Press release: spring fair",
+            "starts": when.strftime("%Y-%m-%dT08:00"),
+            "campaign": str(campaign_id),
+            "status": "planned",
+        },
+    )
+    assert item.status_code == 303
+    month = await (await client_as("viewer")).get(
+        f"/calendar?view=month&date={when.date().isoformat()}&campaign={campaign_id}"
+    )
+    assert f"entry-post-{post_id}" in month.text and "Press release: spring fair" in month.text
+    async with runtime.db.read() as session:
+        post = await session.get(Post, post_id)
+        deliveries = (await session.scalars(select(PostDelivery))).all()
+    assert post is not None and post.status == "scheduled"
+    assert [d.text for d in deliveries] == ["Welcome to the spring fair! #fair"]
+
+    # A campaign feed: created, read as iCalendar, revoked.
+    feeds = await editor.post(
+        "/calendar/feeds", data={"scope": "campaign", "campaign_id": str(campaign_id)}
+    )
+    url = re.search(r"(http://testserver/calendar/feed/cal_[\w-]+\.ics)", feeds.text).group(1)
+    ics = await contributor.get(url.removeprefix("http://testserver"))
+    assert ics.headers["content-type"].startswith("text/calendar")
+    assert len(list(Calendar.from_ical(ics.content).walk("VEVENT"))) == 2
+    feed_id = re.search(r"/calendar/feeds/(\d+)/revoke", feeds.text).group(1)
+    await editor.post(f"/calendar/feeds/{feed_id}/revoke")
+    gone = await contributor.get(url.removeprefix("http://testserver"))
+    assert gone.status_code == 303
+
+    # Advocacy: the editor offers it, the viewer shares from their own account once.
+    await editor.post(f"/advocacy/{post_id}/ready", data={"ready": "1"})
+    viewer = await client_as("viewer")
+    feed_page = await viewer.get("/advocacy")
+    assert "Welcome to the spring fair!" in feed_page.text
+    shared = await viewer.post(
+        f"/advocacy/{post_id}/share", data={"channel": str(own_id), "text": "Come along!"}
+    )
+    again = await viewer.post(f"/advocacy/{post_id}/share", data={"channel": str(own_id)})
+    assert "problem" not in shared.headers["location"]
+    assert "problem" in again.headers["location"]
+    async with runtime.db.read() as session:
+        shares = (await session.scalars(select(AdvocacyShare))).all()
+        jobs = (await session.scalars(select(Job.kind))).all()
+    assert [(s.channel_id, s.text) for s in shares] == [(own_id, "Come along!")]
+    assert jobs.count("publishing.deliver") == 2
+    report = await editor.get("/advocacy/shares")
+    assert "Viewer Person" in report.text
+    assert (await contributor.get("/advocacy/shares")).status_code == 403
