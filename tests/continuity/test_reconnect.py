@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from allsang.authz import Actor
+from allsang.cli.doctor import _diagnose
 from allsang.continuity import reconnect
 from allsang.db.models import AuditEvent, Channel, Membership
 from allsang.db.models.continuity import Absence
 from allsang.runtime import Runtime
+from allsang.settings import Settings
 from tests.continuity.conftest import Team
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -84,3 +86,18 @@ async def test_a_named_person_stops_counting_when_demoted_and_when_everyone_is_a
         await reconnect.unname(session, ADMIN, row, team.id("bo"))
         (item,) = await reconnect.coverage(session, team.workspace.id, now=NOW)
     assert item.named == [(team.id("anna"), "Anna")]
+
+
+async def test_doctor_warns_about_channels_at_risk_without_failing(
+    runtime: Runtime, team: Team, settings: Settings
+) -> None:
+    row = await channel(runtime, team)
+    checks = {check.name: check for check in await _diagnose(settings)}
+    found = checks["Reconnectors"]
+    assert found.ok and found.warn
+    assert "acme/Acme: 0 of 2 people can reconnect it" in found.detail
+    async with runtime.db.write() as session:
+        for name in ("anna", "bo"):
+            await reconnect.name(session, ADMIN, row, team.id(name))
+    checks = {check.name: check for check in await _diagnose(settings)}
+    assert not checks["Reconnectors"].warn

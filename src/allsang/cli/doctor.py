@@ -22,6 +22,7 @@ class Check:
     name: str
     ok: bool
     detail: str
+    warn: bool = False  # worth fixing, but the installation works
 
 
 async def _diagnose(settings: Settings) -> list[Check]:
@@ -74,6 +75,20 @@ async def _diagnose(settings: Settings) -> list[Check]:
         if await attempt("Database", database) and await attempt("Migrations", schema):
             await attempt("Secret keys", keys)
             await attempt("Channels", channels)
+            from allsang.continuity.reconnect import findings
+
+            at_risk = await findings(db)
+            checks.append(
+                Check(
+                    "Reconnectors",
+                    True,
+                    "Channels without two people who can reconnect them (name them under "
+                    "Continuity → Bus factor): " + "; ".join(at_risk)
+                    if at_risk
+                    else "every channel has two people who can reconnect it",
+                    warn=bool(at_risk),
+                )
+            )
     finally:
         await db.dispose()
     return checks
@@ -86,6 +101,8 @@ def doctor() -> None:
     checks = run(_diagnose(settings))
     for check in checks:
         mark = click.style("ok  ", fg="green") if check.ok else click.style("FAIL", fg="red")
+        if check.ok and check.warn:
+            mark = click.style("warn", fg="yellow")
         click.echo(f"{mark} {check.name}: {check.detail}")
     if not all(check.ok for check in checks):
         raise SystemExit(1)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from allsang import audit
 from allsang.authz import ACTIONS, RANK, Actor
 from allsang.continuity.rota import absent_people
+from allsang.db import Database
 from allsang.db.models import Channel, Membership, Person
 from allsang.db.models.continuity import ChannelReconnector
 from allsang.db.types import utcnow
@@ -154,3 +155,22 @@ async def unname(session: AsyncSession, actor: Actor, channel: Channel, person_i
             workspace_id=channel.workspace_id,
             person=person_id,
         )
+
+
+async def findings(db: Database, now: datetime | None = None) -> list[str]:
+    """One line per channel at risk, across every workspace (for ``allsang doctor``)."""
+    from allsang.db.models import Workspace
+
+    lines = []
+    async with db.read() as session:
+        for workspace_id, slug in await session.execute(
+            select(Workspace.id, Workspace.slug).order_by(Workspace.slug)
+        ):
+            for item in await warnings(session, workspace_id, now):
+                reason = (
+                    f"{len(item.able)} of {MIN_RECONNECTORS} people can reconnect it"
+                    if item.too_few
+                    else "nobody who can reconnect it is present"
+                )
+                lines.append(f"{slug}/{item.channel_name}: {reason}")
+    return lines
