@@ -1,13 +1,14 @@
 """Publishing jobs: one delivery (``publishing.deliver``), the dead-man alarm
 (``publishing.watchdog``, every minute) and the daily extension of recurring posts
-(``publishing.recurrences``). The worker imports this module to register them."""
+(``publishing.recurrences``). The worker imports this module to register them, and the
+handover providers of :mod:`allsang.publishing.handover` with them."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from allsang.jobs import JobContext, cron, handler
-from allsang.publishing import engine, service, watchdog
+from allsang.publishing import engine, handover, service, watchdog  # noqa: F401
 
 
 @handler(service.DELIVER_JOB)
