@@ -38,6 +38,10 @@ VIEWER_MAY_CHANGE: set[tuple[str, str]] = {
     ("POST", "/profile"),
     ("POST", "/profile/password"),
     ("POST", "/profile/sessions/{session_id}/revoke"),
+    # Their own calendar feeds, and sharing a share-ready post from their own account.
+    ("POST", "/calendar/feeds"),
+    ("POST", "/calendar/feeds/{feed_id}/revoke"),
+    ("POST", "/advocacy/{post_id}/share"),
 }
 
 

@@ -234,7 +234,7 @@ def _move_target(form: FormData, current: datetime, zone_name: str) -> datetime:
 
 @router.post("/calendar/move")
 async def move_entry(
-    request: Request, viewer: Annotated[Viewer, Depends(require("calendar.view"))]
+    request: Request, viewer: Annotated[Viewer, Depends(require("calendar.edit"))]
 ) -> Response:
     """Move an entry. A fetch from the drag-and-drop script gets 204 or 409 with the reason as
     text; a form post is redirected back to the calendar (with the reason)."""
