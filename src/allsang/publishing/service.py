@@ -40,6 +40,7 @@ from allsang.db.models.publishing import (
 )
 from allsang.db.types import utcnow
 from allsang.jobs import enqueue
+from allsang.publishing import media
 from allsang.publishing.states import (
     EDITABLE,
     ApprovalRequired,
@@ -569,7 +570,18 @@ async def _require_content(session: AsyncSession, post: Post) -> list[PostVarian
     for variant in variants:
         if not (variant.text or post.body).strip():
             raise InvalidPost("the post has no text")
+    await media.check_alt_text(session, post)
     return list(variants)
+
+
+async def _require_publishable(session: AsyncSession, variants: Sequence[PostVariant]) -> None:
+    """Media go out only through connectors that can publish them (none yet: the Publishing
+    port takes text), so a post with media is refused rather than sent without them."""
+    for variant in variants:
+        if variant.media_ids:
+            channel = await session.get(Channel, variant.channel_id)
+            network = channel.network if channel else "?"
+            raise InvalidPost(f"{network} channels cannot publish images or videos yet")
 
 
 def variant_text(post: Post, variant: PostVariant) -> str:
@@ -682,6 +694,7 @@ async def schedule(
     if recurrence and local_time is None:
         raise InvalidPost("a recurring post needs a start time")
     variants = await _require_content(session, post)
+    await _require_publishable(session, variants)
     await _approve_on_the_way(session, actor, post)
     timezone = timezone or post.timezone
     zone(timezone)
