@@ -44,12 +44,15 @@ def cli(config: Path | None) -> None:
 
 def _register() -> None:
     from allsang.cli import admin, bench, doctor, ingest, serve
+    from allsang.inbox.cli import COMMANDS as inbox_commands
     from allsang.listening.cli import analyze
 
     for module in (serve, ingest, admin, doctor, bench):
         for command in module.COMMANDS:
             cli.add_command(command)
     cli.add_command(analyze)
+    for command in inbox_commands:
+        cli.add_command(command)
 
 
 _register()

@@ -2,8 +2,10 @@
 counts per status, unread state per person, and saved views.
 
 A conversation's *activity* is ``last_message_at`` (the newest inbound or outbound message);
-the list shows conversations that have at least one message. Language and sentiment filters
-match conversations with at least one inbound message in that language or sentiment.
+the list shows conversations that have at least one message. Language, sentiment and intent
+filters match conversations with at least one inbound message in that language, sentiment or
+intent; ``q`` searches the full-text index (:mod:`allsang.inbox.search`) and ``query`` runs a
+listening query over the inbound messages (:mod:`allsang.inbox.query_filter`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, Subquery, and_, bindparam, exists, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from allsang.db.models import (
@@ -29,10 +31,16 @@ from allsang.db.models import (
     Person,
     SavedView,
 )
+from allsang.db.models.inbox_search import InboxSearchDoc
+from allsang.inbox import query_filter, search
+from allsang.listening.intent import INTENTS
 
 PAGE_SIZE = 50
 SENTIMENTS = ("pos", "neu", "neg")
+SORTS = ("relevance", "date")
 MAX_VIEW_NAME = 100
+MAX_SEARCH = 500
+MAX_QUERY = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +56,11 @@ class InboxFilter:
     sentiment: str = ""
     unanswered: bool = False
     tag: int | None = None
+    intent: str = ""
+    sla_breached: bool = False
+    q: str = ""  # full-text search words and "phrases"
+    query: str = ""  # a listening query (may be invalid: list_inbox raises QuerySyntaxError)
+    sort: str = ""  # "relevance" (the default with q) or "date"
 
     @classmethod
     def from_query(cls, params: Mapping[str, str]) -> InboxFilter:
@@ -61,6 +74,10 @@ class InboxFilter:
             assignee = ""
         language = params.get("language", "").strip().lower()
         sentiment = params.get("sentiment", "")
+        intent = params.get("intent", "")
+        sort = params.get("sort", "")
+        q = " ".join(params.get("q", "").split())
+        query = params.get("query", "").strip()
         return cls(
             status=status if status in CONVERSATION_STATUSES else "",
             assignee=assignee,
@@ -70,6 +87,11 @@ class InboxFilter:
             sentiment=sentiment if sentiment in SENTIMENTS else "",
             unanswered=params.get("unanswered", "") in ("1", "true", "on"),
             tag=number("tag"),
+            intent=intent if intent in INTENTS else "",
+            sla_breached=params.get("sla_breached", "") in ("1", "true", "on"),
+            q=q if len(q) <= MAX_SEARCH else "",
+            query=query if len(query) <= MAX_QUERY else "",
+            sort=sort if sort in SORTS else "",
         )
 
     def query_string(self, **changes: object) -> str:
@@ -87,6 +109,51 @@ class InboxFilter:
     @property
     def active(self) -> bool:
         return bool(self.query_string())
+
+    @property
+    def by_relevance(self) -> bool:
+        return bool(self.q) and self.sort != "date"
+
+    @property
+    def uses_index(self) -> bool:
+        """Whether the filter reads the search documents (which must be current first:
+        :func:`allsang.inbox.search.ensure_current`)."""
+        return bool(self.q or self.intent)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """The parts of a filter that need work before the list query: the search matches
+    (``conversation_id``, ``rank``) and the conversations a listening query matched."""
+
+    search: Subquery | None = None
+    query_ids: frozenset[int] | None = None
+
+
+async def prepare(
+    session: AsyncSession, workspace_id: int, person_id: int | None, f: InboxFilter
+) -> Prepared:
+    """Raises :class:`~allsang.listening.query.QuerySyntaxError` for an unusable ``query``."""
+    found = None
+    if f.q:
+        parts = search.parse_search(f.q)
+        dialect = session.bind.dialect.name
+        found = (
+            search.matches(dialect, workspace_id, parts).subquery("search")
+            if parts
+            else select(Conversation.id.label("conversation_id"), func.max(0).label("rank"))
+            .where(false())
+            .group_by(Conversation.id)
+            .subquery("search")
+        )
+    if not f.query:
+        return Prepared(found)
+    compiled = query_filter.compile_filter(f.query)
+    candidates = _filtered(
+        select(Conversation.id), workspace_id, person_id, f, Prepared(found), with_status=False
+    )
+    ids = await query_filter.matching_conversations(session, compiled, candidates)
+    return Prepared(found, frozenset(ids))
 
 
 @dataclass(slots=True)
@@ -133,6 +200,7 @@ def _filtered(
     workspace_id: int,
     person_id: int | None,
     f: InboxFilter,
+    prepared: Prepared,
     *,
     with_status: bool = True,
 ) -> Select:  # type: ignore[type-arg]
@@ -151,6 +219,13 @@ def _filtered(
         query = query.where(Conversation.department_id == f.department)
     if f.channel is not None:
         query = query.where(Conversation.channel_id == f.channel)
+    return narrow(query, f, prepared)
+
+
+def narrow(query: Select, f: InboxFilter, prepared: Prepared) -> Select:  # type: ignore[type-arg]
+    """``query`` (a select over conversations) restricted by the filters on a conversation's
+    content and state: unanswered, tag, language, sentiment, intent, SLA, search, query.
+    The JSON API shares these with the list; ``prepared`` comes from :func:`prepare`."""
     if f.unanswered:
         query = query.where(Conversation.waiting_since.is_not(None))
     if f.tag is not None:
@@ -164,6 +239,27 @@ def _filtered(
         query = query.where(exists().where(*inbound, Message.lang == f.language))
     if f.sentiment:
         query = query.where(exists().where(*inbound, Message.sentiment == f.sentiment))
+    if f.intent:
+        query = query.where(
+            exists().where(
+                InboxSearchDoc.conversation_id == Conversation.id, InboxSearchDoc.intent == f.intent
+            )
+        )
+    if f.sla_breached:
+        query = query.where(
+            or_(
+                Conversation.sla_breached_at.is_not(None),
+                Conversation.sla_due_at < datetime.now(UTC),
+            )
+        )
+    if prepared.search is not None:
+        query = query.where(Conversation.id.in_(select(prepared.search.c.conversation_id)))
+    if prepared.query_ids is not None:
+        # Inlined integers: a big match set must not run into the drivers' parameter limits.
+        ids = bindparam(
+            "query_ids", sorted(prepared.query_ids), expanding=True, literal_execute=True
+        )
+        query = query.where(Conversation.id.in_(ids) if prepared.query_ids else false())
     return query
 
 
@@ -177,13 +273,23 @@ async def list_inbox(
     limit: int = PAGE_SIZE,
     only: Sequence[int] | None = None,
 ) -> InboxPage:
-    """One page of the inbox, newest activity first, after the ``after`` cursor.
+    """One page of the inbox, newest activity first (or, searching, the most relevant first),
+    after the ``after`` cursor.
 
     ``only`` restricts the page to those conversation ids (a live update re-renders the rows a
-    hint named, through the same filters, so a row that no longer matches disappears)."""
-    query = _filtered(select(Conversation), workspace_id, person_id, f)
+    hint named, through the same filters, so a row that no longer matches disappears).
+    Raises :class:`~allsang.listening.query.QuerySyntaxError` for an unusable ``query``."""
+    prepared = await prepare(session, workspace_id, person_id, f)
+    relevance = f.by_relevance and prepared.search is not None
+    # Ranked, the search is joined (for its rank) rather than tested a second time.
+    matching = replace(prepared, search=None) if relevance else prepared
+    query = _filtered(select(Conversation), workspace_id, person_id, f, matching)
     if only is not None:
         query = query.where(Conversation.id.in_(list(only)))
+    if relevance:
+        return await _by_relevance(
+            session, workspace_id, person_id, f, prepared, query, after, limit, only
+        )
     position = decode_cursor(after) if after else None
     if position is not None:
         at, conversation_id = position
@@ -204,16 +310,64 @@ async def list_inbox(
         if has_more and last is not None and last.last_message_at is not None
         else None
     )
-    counts = await status_counts(session, workspace_id, person_id, f) if only is None else {}
+    counts = (
+        await status_counts(session, workspace_id, person_id, f, prepared) if only is None else {}
+    )
+    return InboxPage(rows, next_cursor, counts)
+
+
+async def _by_relevance(
+    session: AsyncSession,
+    workspace_id: int,
+    person_id: int | None,
+    f: InboxFilter,
+    prepared: Prepared,
+    query: Select[tuple[Conversation]],
+    after: str | None,
+    limit: int,
+    only: Sequence[int] | None,
+) -> InboxPage:
+    """A page of search results, best first; the cursor is the offset (``r<n>``), since a
+    relevance order has no stable key to continue after."""
+    assert prepared.search is not None
+    offset = int(after[1:]) if after and after[:1] == "r" and after[1:].isdigit() else 0
+    query = (
+        query.join(prepared.search, prepared.search.c.conversation_id == Conversation.id)
+        .order_by(
+            prepared.search.c.rank.desc(),
+            Conversation.last_message_at.desc(),
+            Conversation.id.desc(),
+        )
+        .offset(offset)
+        .limit(limit + 1)
+    )
+    conversations = list(await session.scalars(query))
+    next_cursor = f"r{offset + limit}" if len(conversations) > limit else None
+    conversations = conversations[:limit]
+    rows = await _rows(session, person_id, conversations)
+    counts = (
+        await status_counts(session, workspace_id, person_id, f, prepared) if only is None else {}
+    )
     return InboxPage(rows, next_cursor, counts)
 
 
 async def status_counts(
-    session: AsyncSession, workspace_id: int, person_id: int | None, f: InboxFilter
+    session: AsyncSession,
+    workspace_id: int,
+    person_id: int | None,
+    f: InboxFilter,
+    prepared: Prepared | None = None,
 ) -> dict[str, int]:
     """Conversations per status under every filter except the status itself."""
+    if prepared is None:
+        prepared = await prepare(session, workspace_id, person_id, f)
     query = _filtered(
-        select(Conversation.status, func.count()), workspace_id, person_id, f, with_status=False
+        select(Conversation.status, func.count()),
+        workspace_id,
+        person_id,
+        f,
+        prepared,
+        with_status=False,
     ).group_by(Conversation.status)
     found = {status: count for status, count in (await session.execute(query)).all()}
     return {status: found.get(status, 0) for status in CONVERSATION_STATUSES}

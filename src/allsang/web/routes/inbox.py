@@ -33,6 +33,9 @@ from allsang.db.models import (
 )
 from allsang.inbox import actions, listing, presence, replies
 from allsang.inbox.listing import InboxFilter
+from allsang.inbox.search import ensure_current as ensure_search_current
+from allsang.listening.intent import INTENTS
+from allsang.listening.query import QuerySyntaxError
 from allsang.live import micros, open_broadcast, publish_conversations, workspace_topic
 from allsang.web.errors import PageError
 from allsang.web.routes import redirect
@@ -65,6 +68,14 @@ SENTIMENT_LABELS = {
     "neu": i18n.N_("Neutral"),
     "neg": i18n.N_("Negative"),
 }
+INTENT_LABELS = {
+    "question": i18n.N_("Question"),
+    "complaint": i18n.N_("Complaint"),
+    "praise": i18n.N_("Praise"),
+    "sales_lead": i18n.N_("Sales lead"),
+    "job": i18n.N_("Job"),
+    "press": i18n.N_("Press"),
+}
 
 
 def _label(table: dict[str, str]) -> Callable[[str], str]:
@@ -79,6 +90,7 @@ HELPERS = {
     "status_label": _label(STATUS_LABELS),
     "priority_label": _label(PRIORITY_LABELS),
     "sentiment_label": _label(SENTIMENT_LABELS),
+    "intent_label": _label(INTENT_LABELS),
     "waited": _waited,
 }
 
@@ -122,6 +134,7 @@ async def _choices(request: Request, workspace_id: int) -> dict[str, object]:
         "statuses": CONVERSATION_STATUSES,
         "priorities": PRIORITIES,
         "sentiments": listing.SENTIMENTS,
+        "intents": INTENTS,
     }
 
 
@@ -136,10 +149,17 @@ async def inbox_page(
 ) -> Response:
     workspace_id = _workspace_id(viewer)
     f = _filter(request)
+    if f.uses_index:
+        await ensure_search_current(runtime_of(request).db)
+    query_error: QuerySyntaxError | None = None
     async with runtime_of(request).db.read() as session:
-        page = await listing.list_inbox(
-            session, workspace_id, viewer.actor.person_id, f, after=after or None
-        )
+        try:
+            page = await listing.list_inbox(
+                session, workspace_id, viewer.actor.person_id, f, after=after or None
+            )
+        except QuerySyntaxError as exc:
+            query_error = exc
+            page = listing.InboxPage([], None, dict.fromkeys(CONVERSATION_STATUSES, 0))
         views = (
             await listing.saved_views(session, workspace_id, viewer.actor.person_id)
             if viewer.actor.person_id
@@ -155,8 +175,10 @@ async def inbox_page(
             "after": after,
             "views": views,
             "section": "inbox",
+            "query_error": query_error,
             **HELPERS,
         },
+        status_code=400 if query_error else 200,
     )
 
 
@@ -168,10 +190,16 @@ async def rows_fragment(
 ) -> Response:
     """The list rows of these conversations that still match the filters (for live updates)."""
     wanted = [int(part) for part in ids.split(",") if part.isdigit() and len(part) < 18][:50]
+    f = _filter(request)
+    if f.uses_index:
+        await ensure_search_current(runtime_of(request).db)
     async with runtime_of(request).db.read() as session:
-        page = await listing.list_inbox(
-            session, _workspace_id(viewer), viewer.actor.person_id, _filter(request), only=wanted
-        )
+        try:
+            page = await listing.list_inbox(
+                session, _workspace_id(viewer), viewer.actor.person_id, f, only=wanted
+            )
+        except QuerySyntaxError:
+            page = listing.InboxPage([], None, {})
     return render(request, "inbox/_rows.html", {"rows": page.rows, **HELPERS})
 
 

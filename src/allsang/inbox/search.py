@@ -1,0 +1,413 @@
+"""Full-text search over the inbox: message text, conversation subject, contact name and handle.
+
+**Documents.** Every message (inbound, outbound and note) and every conversation (its subject,
+contact name and handle) has one row in ``inbox_search_doc``. Its terms are stored
+
+* on SQLite in the FTS5 table ``inbox_search_fts``: ``plain`` holds the casefolded tokens
+  (:func:`allsang.listening.text.tokenize`), ``stemmed`` the same tokens through the Snowball
+  stemmer of the message's language (sv → swedish, nb/nn/no → norwegian, da → danish,
+  fi → finnish, en → english; other languages keep the plain tokens);
+* on PostgreSQL in ``document``: ``to_tsvector`` with the text search configuration of the
+  message's language (swedish, norwegian, danish, finnish, english, else simple; weight A)
+  followed by the ``plain`` tokens through ``to_tsvector('simple', …)`` (weight B), so that
+  handles, tags and addresses are split exactly as in a query.
+
+**Staying in step.** Triggers (migration 0006) queue every inserted or changed message,
+conversation and contact in ``inbox_search_pending`` inside the writer's own transaction.
+:func:`catch_up` turns the queue into documents; it runs after each ingest batch (a commit
+hook), before every search (:func:`ensure_current`), and from ``allsang inbox reindex``. A crash
+between a commit and its indexing leaves the queue rows, which the next catch-up processes.
+
+**Queries** (:func:`parse_search`): words and ``"quoted phrases"``, all of which must match. A
+word matches its plain form or, in a document's stemmed terms, its stem and the stem of its
+stem in every supported language (stemmed here, with PyStemmer, on both engines) — so
+``leveranser`` (stem ``leverans``) finds ``leveransen`` (``leverans``) and ``leverans``
+(``leveran``). Phrases match their words in order, plain or stemmed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+import Stemmer
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    column,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    table,
+    text,
+)
+from sqlalchemy.dialects.postgresql import REGCONFIG
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from allsang.db import Database
+from allsang.db.models import Contact, Conversation, Message
+from allsang.db.models.inbox_search import InboxSearchDoc, InboxSearchPending
+from allsang.ingest.pipeline import ChannelRef, CommitHook
+from allsang.listening.intent import detect_intents, primary_intent
+from allsang.listening.text import normalize, tokenize
+
+log = logging.getLogger(__name__)
+
+# Message language -> Snowball algorithm (PyStemmer) and PostgreSQL configuration.
+LANGUAGES = {
+    "sv": "swedish",
+    "nb": "norwegian",
+    "nn": "norwegian",
+    "no": "norwegian",
+    "da": "danish",
+    "fi": "finnish",
+    "en": "english",
+}
+ALGORITHMS = tuple(dict.fromkeys(LANGUAGES.values()))
+BATCH = 2000
+MAX_TEXT = 100_000  # characters of one message that are indexed
+MAX_QUERY_PARTS = 16
+# Serialises concurrent catch-ups on PostgreSQL (any constant unique to this purpose).
+_PG_LOCK = 0x1A55_1ED0
+_QUOTED = re.compile(r'"([^"]*)"?|(\S+)')
+
+
+@cache
+def _stemmer(algorithm: str) -> Stemmer.Stemmer:
+    return Stemmer.Stemmer(algorithm)
+
+
+def algorithm_for(lang: str | None) -> str | None:
+    """The Snowball algorithm (= PostgreSQL configuration) for a message language, or None."""
+    return LANGUAGES.get((lang or "").lower())
+
+
+def plain_terms(text_: str) -> list[tuple[str, bool]]:
+    """The casefolded tokens of a text, each with whether it is a word (stemmable)."""
+    return [(normalize(t.text), t.kind == "word") for t in tokenize(text_[:MAX_TEXT])]
+
+
+def stem(word: str, algorithm: str) -> str:
+    return _stemmer(algorithm).stemWord(word)
+
+
+def stemmed_text(terms: Sequence[tuple[str, bool]], lang: str | None) -> str:
+    """The ``stemmed`` column of a document in ``lang``."""
+    algorithm = algorithm_for(lang)
+    if algorithm is None:
+        return " ".join(t for t, _ in terms)
+    return " ".join(stem(t, algorithm) if word else t for t, word in terms)
+
+
+# --- queries ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """A word (one term) or a quoted phrase (several), casefolded, as the index stores them."""
+
+    terms: tuple[tuple[str, bool], ...]
+
+    @property
+    def plain(self) -> str:
+        return " ".join(t for t, _ in self.terms)
+
+    def stem_forms(self) -> set[str]:
+        """Every stemmed sequence the part may appear as: per language, the stems and the
+        stems of the stems."""
+        forms = set()
+        for algorithm in ALGORITHMS:
+            once = [stem(t, algorithm) if word else t for t, word in self.terms]
+            twice = [
+                stem(t, algorithm) if word else t
+                for t, (_, word) in zip(once, self.terms, strict=True)
+            ]
+            forms.add(" ".join(once))
+            forms.add(" ".join(twice))
+        return forms
+
+
+def parse_search(query: str) -> list[Part]:
+    """The parts of a search box text: words and ``"quoted phrases"`` (an unclosed quotation
+    mark quotes the rest). Punctuation-only input gives no parts; at most 16 parts are used."""
+    parts = []
+    for match in _QUOTED.finditer(query):
+        phrase, word = match.group(1), match.group(2)
+        if phrase is not None:
+            terms = tuple(plain_terms(phrase))
+            if terms:
+                parts.append(Part(terms))
+        else:
+            parts.extend(Part((term,)) for term in plain_terms(word))
+    return parts[:MAX_QUERY_PARTS]
+
+
+def _fts_string(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
+
+
+def fts_match(parts: Sequence[Part]) -> str:
+    """The FTS5 MATCH expression of a parsed query."""
+    clauses = []
+    for part in parts:
+        stems = " OR ".join(_fts_string(form) for form in sorted(part.stem_forms()))
+        clauses.append(f"(plain : {_fts_string(part.plain)} OR stemmed : ({stems}))")
+    return " AND ".join(clauses)
+
+
+def _tsquery(parts: Sequence[Part]) -> ColumnElement[object]:
+    """The PostgreSQL tsquery of a parsed query: the same forms as on SQLite (plain, stems,
+    stems of stems), each through the ``simple`` configuration, since they are stemmed already.
+    (Letting each language's configuration stem the query would also drop its stop words, and
+    a phrase would lose words: Norwegian ``kom`` is a stop word, Swedish ``kom`` is not.)"""
+    combined: ColumnElement[object] | None = None
+    for part in parts:
+        function = func.phraseto_tsquery if len(part.terms) > 1 else func.plainto_tsquery
+        either: ColumnElement[object] | None = None
+        for form in sorted(part.stem_forms() | {part.plain}):
+            one = function(literal("simple", REGCONFIG), literal(form))
+            either = one if either is None else either.op("||")(one)
+        assert either is not None
+        combined = either if combined is None else combined.op("&&")(either)
+    assert combined is not None
+    return combined
+
+
+_FTS = literal_column("inbox_search_fts")
+_FTS_TABLE = table("inbox_search_fts", column("rowid"))
+
+
+def matches(dialect: str, workspace_id: int, parts: Sequence[Part]) -> Select[tuple[int, float]]:
+    """``(conversation_id, rank)`` of the workspace's conversations matching every part, where
+    a higher rank is more relevant (the best-matching document of the conversation)."""
+    doc = InboxSearchDoc
+    if dialect == "sqlite":
+        # bm25 is lower for better matches; exact (plain) hits weigh more than stemmed ones.
+        # bm25 works only in the query that runs the MATCH: a materialised CTE keeps SQLite
+        # from flattening it into the aggregate.
+        hits = (
+            select(_FTS_TABLE.c.rowid, (-func.bm25(_FTS, 1.0, 2.0)).label("score"))
+            .where(_FTS.op("MATCH")(bindparam("fts", fts_match(parts))))
+            .cte("hits")
+            .prefix_with("MATERIALIZED")
+        )
+        return (
+            select(doc.conversation_id, func.max(hits.c.score).label("rank"))
+            .join(hits, hits.c.rowid == doc.id)
+            .where(doc.workspace_id == workspace_id)
+            .group_by(doc.conversation_id)
+        )
+    query = _tsquery(parts)
+    return (
+        select(doc.conversation_id, func.max(func.ts_rank(doc.document, query)).label("rank"))
+        .where(doc.workspace_id == workspace_id, doc.document.op("@@")(query))
+        .group_by(doc.conversation_id)
+    )
+
+
+# --- indexing ---------------------------------------------------------------------------------
+
+
+async def has_pending(session: AsyncSession) -> bool:
+    return (await session.scalar(select(InboxSearchPending.id).limit(1))) is not None
+
+
+async def ensure_current(db: Database) -> int:
+    """Index whatever is queued (cheap when nothing is); the number of queue rows processed."""
+    async with db.read() as session:
+        if not await has_pending(session):
+            return 0
+    return await catch_up_all(db)
+
+
+async def catch_up_all(db: Database) -> int:
+    """Drain the queue, one write transaction per batch; the number of queue rows processed."""
+    total = 0
+    while True:
+        async with db.write() as session:
+            done = await catch_up(session)
+        total += done
+        if done < BATCH:
+            return total
+
+
+async def catch_up(session: AsyncSession, limit: int = BATCH) -> int:
+    """Build the documents of (at most ``limit``) queued rows in the caller's transaction and
+    remove those rows from the queue; the number of rows processed."""
+    dialect = session.bind.dialect.name
+    if dialect == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
+    queued = (
+        await session.execute(
+            select(
+                InboxSearchPending.id,
+                InboxSearchPending.message_id,
+                InboxSearchPending.conversation_id,
+            )
+            .order_by(InboxSearchPending.id)
+            .limit(limit)
+        )
+    ).all()
+    if not queued:
+        return 0
+    message_ids = sorted({m for _, m, _ in queued if m is not None})
+    conversation_ids = sorted({c for _, _, c in queued if c is not None})
+    if message_ids:
+        await _index_messages(session, dialect, message_ids)
+    if conversation_ids:
+        await _index_conversations(session, dialect, conversation_ids)
+    await session.execute(
+        delete(InboxSearchPending).where(InboxSearchPending.id.in_([row[0] for row in queued]))
+    )
+    return len(queued)
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    workspace_id: int
+    conversation_id: int
+    message_id: int | None
+    lang: str | None
+    intent: str | None
+    text: str
+
+
+async def _index_messages(session: AsyncSession, dialect: str, ids: list[int]) -> None:
+    await session.execute(delete(InboxSearchDoc).where(InboxSearchDoc.message_id.in_(ids)))
+    rows = await session.execute(
+        select(
+            Message.id,
+            Message.workspace_id,
+            Message.conversation_id,
+            Message.direction,
+            Message.text,
+            Message.lang,
+            Message.sentiment_score,
+        ).where(Message.id.in_(ids), Message.conversation_id.is_not(None))
+    )
+    sources = []
+    for message_id, workspace_id, conversation_id, direction, body, lang, score in rows:
+        intent = None
+        if direction == "inbound" and body:
+            intent = primary_intent(detect_intents(body, lang, sentiment_score=score))
+        sources.append(_Source(workspace_id, conversation_id, message_id, lang, intent, body))
+    await _store(session, dialect, sources)
+
+
+async def _index_conversations(session: AsyncSession, dialect: str, ids: list[int]) -> None:
+    await session.execute(
+        delete(InboxSearchDoc).where(
+            InboxSearchDoc.conversation_id.in_(ids), InboxSearchDoc.message_id.is_(None)
+        )
+    )
+    rows = await session.execute(
+        select(
+            Conversation.id,
+            Conversation.workspace_id,
+            Conversation.subject,
+            Contact.name,
+            Contact.handle,
+        )
+        .outerjoin(Contact, Contact.id == Conversation.contact_id)
+        .where(Conversation.id.in_(ids))
+    )
+    sources = [
+        _Source(workspace_id, cid, None, None, None, f"{subject}\n{name or ''} {handle or ''}")
+        for cid, workspace_id, subject, name, handle in rows
+    ]
+    await _store(session, dialect, sources)
+
+
+async def _store(session: AsyncSession, dialect: str, sources: Iterable[_Source]) -> None:
+    sources = list(sources)
+    if not sources:
+        return
+    if dialect == "postgresql":
+        await session.execute(
+            text(
+                "INSERT INTO inbox_search_doc "
+                "(workspace_id, conversation_id, message_id, lang, intent, document) VALUES "
+                "(:workspace_id, :conversation_id, :message_id, :lang, :intent, "
+                "setweight(to_tsvector(CAST(:config AS regconfig), :body), 'A') "
+                "|| setweight(to_tsvector('simple', :plain), 'B'))"
+            ),
+            [
+                {
+                    "workspace_id": s.workspace_id,
+                    "conversation_id": s.conversation_id,
+                    "message_id": s.message_id,
+                    "lang": s.lang,
+                    "intent": s.intent,
+                    "config": algorithm_for(s.lang) or "simple",
+                    "body": s.text[:MAX_TEXT],
+                    "plain": " ".join(t for t, _ in plain_terms(s.text)),
+                }
+                for s in sources
+            ],
+        )
+        return
+    stored = await session.execute(
+        insert(InboxSearchDoc).returning(InboxSearchDoc.id, sort_by_parameter_order=True),
+        [
+            {
+                "workspace_id": s.workspace_id,
+                "conversation_id": s.conversation_id,
+                "message_id": s.message_id,
+                "lang": s.lang,
+                "intent": s.intent,
+            }
+            for s in sources
+        ],
+    )
+    rows = []
+    for (doc_id,), source in zip(stored.all(), sources, strict=True):
+        terms = plain_terms(source.text)
+        rows.append(
+            {
+                "id": doc_id,
+                "stemmed": stemmed_text(terms, source.lang),
+                "plain": " ".join(t for t, _ in terms),
+            }
+        )
+    await session.execute(
+        text("INSERT INTO inbox_search_fts (rowid, stemmed, plain) VALUES (:id, :stemmed, :plain)"),
+        rows,
+    )
+
+
+async def reindex(db: Database) -> int:
+    """Rebuild every document from scratch; the number of messages and conversations indexed."""
+    async with db.write() as session:
+        await session.execute(delete(InboxSearchDoc))
+        if db.dialect == "sqlite":
+            await session.execute(text("DELETE FROM inbox_search_fts"))
+        await session.execute(delete(InboxSearchPending))
+        await session.execute(
+            insert(InboxSearchPending).from_select(["message_id"], select(Message.id))
+        )
+        await session.execute(
+            insert(InboxSearchPending).from_select(["conversation_id"], select(Conversation.id))
+        )
+    return await catch_up_all(db)
+
+
+def commit_hook(db: Database) -> CommitHook:
+    """An ingest ``on_commit`` hook: index what the batch queued (its messages, conversations
+    and contacts), so searches right after ingest need not do it."""
+
+    async def hook(_channel: ChannelRef, message_ids: list[int]) -> None:
+        if not message_ids:
+            return
+        try:
+            await catch_up_all(db)
+        except Exception:  # the queue keeps the rows; the next catch-up indexes them
+            log.exception("indexing the inbox search after an ingest batch failed")
+
+    return hook
