@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from allsang import audit
 from allsang.authz import RANK, Actor, authorize, can
 from allsang.db.models import Channel, Department, Workspace
+from allsang.db.models.calendar import AdvocacyShare
 from allsang.db.models.publishing import (
     ApprovalChain,
     ApprovalStep,
@@ -812,10 +813,18 @@ async def cancel(session: AsyncSession, actor: Actor, post_id: int) -> Post:
 
 
 async def refresh_status(session: AsyncSession, actor: Actor, post: Post) -> None:
-    """Set a scheduled post's status from its deliveries (audited when it changes)."""
+    """Set a scheduled post's status from its deliveries (audited when it changes).
+    Colleagues' shares (employee advocacy) are theirs, not the post's, and do not count."""
+    shares = select(AdvocacyShare.delivery_id).where(
+        AdvocacyShare.post_id == post.id, AdvocacyShare.delivery_id.is_not(None)
+    )
     states = list(
         (
-            await session.scalars(select(PostDelivery.state).where(PostDelivery.post_id == post.id))
+            await session.scalars(
+                select(PostDelivery.state).where(
+                    PostDelivery.post_id == post.id, PostDelivery.id.not_in(shares)
+                )
+            )
         ).all()
     )
     wanted = post_status_from(states, post.status)
