@@ -113,7 +113,9 @@ def live(settings: Settings) -> Iterator[Live]:
     stop_server(*live.running)
 
 
-def send(live: Live, *texts: str, handle: str = "anna") -> None:
+def send(
+    live: Live, *texts: str, handle: str = "anna", media: list[dict[str, str]] | None = None
+) -> None:
     body = [
         {
             "channel": "mastodon",
@@ -121,6 +123,7 @@ def send(live: Live, *texts: str, handle: str = "anna") -> None:
             "author": {"handle": handle, "name": handle.title()},
             "text": text,
             "created_at": "2026-11-22T09:00:00+00:00",
+            **({"media": media} if media is not None else {}),
         }
         for n, text in enumerate(texts)
     ]
@@ -240,6 +243,18 @@ XSS_PAYLOADS = [
     "@import url(//evil.test/x.css); * { color: red }",
 ]
 
+# Image addresses a post may carry: none of them may become an image on the screen (only
+# http(s) images are shown, and only as the server's checked copy; see test_walls_browser).
+XSS_IMAGE_URLS = [
+    "javascript:alert(1)",
+    " JaVaScRiPt:alert(1)",
+    "data:image/svg+xml,<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>",
+    "data:text/html,<script>alert(1)</script>",
+    "vbscript:msgbox(1)",
+    "//evil.test/x.png",
+    "file:///etc/passwd",
+]
+
 
 def _browser(playwright):  # type: ignore[no-untyped-def]
     return playwright.chromium.launch(
@@ -308,7 +323,12 @@ def test_an_xss_corpus_runs_no_script_and_changes_no_style(live: Live) -> None:
 
         # Half arrive live through the stream, as text and as the author's name.
         for payload in XSS_PAYLOADS:
-            send(live, f"{payload} #live", handle="x" + str(abs(hash(payload)) % 10_000))
+            send(
+                live,
+                f"{payload} #live",
+                handle="x" + str(abs(hash(payload)) % 10_000),
+                media=[{"url": url, "type": "image", "alt": payload} for url in XSS_IMAGE_URLS],
+            )
         expect(page.locator(".wall-card")).to_have_count(30, timeout=5000)
         live_view = page.evaluate(style)
         # And the other half from the server-rendered page.
