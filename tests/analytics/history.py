@@ -47,7 +47,9 @@ async def world(session: AsyncSession, timezone: str = "Europe/Stockholm") -> Wo
     mastodon = Channel(
         workspace_id=workspace.id, network="mastodon", name="Mastodon", department_id=support.id
     )
-    mail = Channel(workspace_id=workspace.id, network="email", name="E-mail", department_id=press.id)
+    mail = Channel(
+        workspace_id=workspace.id, network="email", name="E-mail", department_id=press.id
+    )
     session.add_all([mastodon, mail])
     await session.flush()
     return World(workspace, support, press, mastodon, mail, anna, ola)

@@ -24,7 +24,7 @@ async def _report(db: Database, **filters: int) -> tuple[dict, object]:
 
 
 async def test_the_dialogue_figures_of_the_worked_example(db: Database) -> None:
-    headline, report = await _report(db)
+    headline, _rest = await _report(db)
     assert headline["conversations"] == 4
     assert headline["expecting"] == 3  # the question, the complaint and the e-mail
     assert headline["reply_rate"] == pytest.approx(2 / 3)

@@ -404,14 +404,24 @@ async def _state(session: AsyncSession, workspace_id: int) -> AnalyticsState:
 
 
 async def refresh(db: Database, workspace_id: int, *, now: datetime | None = None) -> int:
-    """Bring the workspace's aggregates up to date; the number of new messages read.
+    """Bring the workspace's aggregates up to date; the number of new messages read (-1 when
+    the workspace had never been counted and was rebuilt instead).
 
     Each call reads at most :data:`STEP` new messages (and loops until none are left), each
     step in one write transaction together with the watermark it advances to.
     """
+    async with db.read() as session:
+        known = await session.get(AnalyticsState, workspace_id)
+    if known is None:
+        # Never counted: everything is new, and a rebuild counts it in bounded transactions.
+        await rebuild(db, workspace_id, now=now)
+        return -1
     total = 0
     while True:
-        now = now or utcnow()
+        # Changes are found by comparing with real instants, whatever ``now`` the caller
+        # evaluates SLAs at; taken before reading, so a change made meanwhile is seen again.
+        started = utcnow()
+        now = now or started
         async with db.write() as session:
             ctx = await _context(session, workspace_id)
             if ctx is None:
@@ -446,8 +456,8 @@ async def refresh(db: Database, workspace_id: int, *, now: datetime | None = Non
             await recount_days(session, ctx, days)
             if rows:
                 state.last_message_id = max(state.last_message_id, rows[-1][0])
-            state.conversations_seen_at = now
-            state.updated_at = now
+            state.conversations_seen_at = started
+            state.updated_at = started
         total += len(new)
         if len(new) < STEP:
             return total
@@ -461,7 +471,8 @@ async def rebuild(db: Database, workspace_id: int, *, now: datetime | None = Non
     lock is never held for long; messages stored meanwhile are above the watermark taken at
     the start and are counted by the next :func:`refresh`.
     """
-    now = now or utcnow()
+    started = utcnow()
+    now = now or started
     async with db.write() as session:
         for table in (*DAY_TABLES, AnalyticsConversation):
             await session.execute(delete(table).where(table.workspace_id == workspace_id))
@@ -484,8 +495,8 @@ async def rebuild(db: Database, workspace_id: int, *, now: datetime | None = Non
             )
         )
         state.last_message_id = high or 0
-        state.conversations_seen_at = now
-        state.rebuilt_at = now
+        state.conversations_seen_at = started
+        state.rebuilt_at = started
     chunk = CONVERSATION_CHUNK * 4
     for start in range(0, len(conversation_ids), chunk):
         async with db.write() as session:
