@@ -95,7 +95,8 @@ class Settings(BaseSettings):
     broadcast_url: str = Field(
         default="",
         description="Live-update hints between processes. Empty: in-process (one `allsang "
-        "serve`). postgresql://… : LISTEN/NOTIFY, for separate web and ingest processes.",
+        "serve`). postgresql://… : LISTEN/NOTIFY; redis://… : Redis pub/sub; nats://… : NATS "
+        "subjects — for separate web, worker and ingest processes.",
     )
     metrics_token: str = Field(
         default="",

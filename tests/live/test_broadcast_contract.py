@@ -1,11 +1,12 @@
-"""One contract for both Broadcast adapters: in-process and PostgreSQL LISTEN/NOTIFY
-(on the test engine's server, else 127.0.0.1:5432, as the ingest tests use NATS there)."""
+"""One contract for every Broadcast adapter: in-process, PostgreSQL LISTEN/NOTIFY (on the test
+engine's server, else 127.0.0.1:5432), Redis pub/sub and NATS subjects on this machine's servers
+(``scripts/test`` starts them where they are missing)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -13,7 +14,9 @@ from allsang.errors import ConfigurationError
 from allsang.live import (
     Broadcast,
     InProcessBroadcast,
+    NatsBroadcast,
     PostgresBroadcast,
+    RedisBroadcast,
     close_broadcasts,
     open_broadcast,
 )
@@ -22,13 +25,19 @@ from tests.conftest import ENGINE
 PG_URL = (
     ENGINE if ENGINE.startswith("postgres") else "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+REDIS_URL = "redis://127.0.0.1:6379/0"
+NATS_URL = "nats://127.0.0.1:4222"
+
+REMOTE: dict[str, Callable[[], Broadcast]] = {
+    "postgresql": lambda: PostgresBroadcast(PG_URL),
+    "redis": lambda: RedisBroadcast(f"{REDIS_URL}?channel=allsang_test"),
+    "nats": lambda: NatsBroadcast(f"{NATS_URL}?subject=allsang.test"),
+}
 
 
-@pytest.fixture(params=["in-process", "postgresql"])
+@pytest.fixture(params=["in-process", *REMOTE])
 async def broadcast(request: pytest.FixtureRequest) -> AsyncIterator[Broadcast]:
-    adapter: Broadcast = (
-        InProcessBroadcast() if request.param == "in-process" else PostgresBroadcast(PG_URL)
-    )
+    adapter = InProcessBroadcast() if request.param == "in-process" else REMOTE[request.param]()
     yield adapter
     await adapter.close()
 
@@ -105,9 +114,10 @@ async def test_a_slow_subscriber_loses_the_oldest_hints_not_the_newest() -> None
     await broadcast.close()
 
 
-async def test_two_postgresql_broadcasts_in_different_processes_see_each_other() -> None:
+@pytest.mark.parametrize("kind", list(REMOTE))
+async def test_two_broadcasts_in_different_processes_see_each_other(kind: str) -> None:
     # Two adapters = two processes' connections: the ingest process publishes, the web listens.
-    web, ingest = PostgresBroadcast(PG_URL), PostgresBroadcast(PG_URL)
+    web, ingest = REMOTE[kind](), REMOTE[kind]()
     name = topic()
     try:
         async with web.subscribe(name) as hints:
@@ -118,10 +128,19 @@ async def test_two_postgresql_broadcasts_in_different_processes_see_each_other()
         await ingest.close()
 
 
+async def test_a_server_that_is_away_loses_hints_but_never_fails_the_publisher() -> None:
+    # Port 9 (discard) has no Redis or NATS: publish must log, not raise.
+    for adapter in (RedisBroadcast("redis://127.0.0.1:9/0"), NatsBroadcast("nats://127.0.0.1:9")):
+        await adapter.publish(topic(), {"seq": 1})
+        await adapter.close()
+
+
 async def test_the_setting_chooses_the_adapter_once_per_process() -> None:
     assert isinstance(open_broadcast(""), InProcessBroadcast)
     assert open_broadcast("") is open_broadcast("")
     assert isinstance(open_broadcast(PG_URL), PostgresBroadcast)
+    assert isinstance(open_broadcast(REDIS_URL), RedisBroadcast)
+    assert isinstance(open_broadcast(NATS_URL), NatsBroadcast)
     with pytest.raises(ConfigurationError, match="broadcast_url"):
-        open_broadcast("redis://localhost")
+        open_broadcast("mqtt://localhost")
     await close_broadcasts()

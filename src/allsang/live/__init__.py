@@ -25,7 +25,10 @@ Adapters, chosen by :func:`open_broadcast` from the ``broadcast_url`` setting:
 * empty: :class:`InProcessBroadcast` — subscribers in this process only (``allsang serve``,
   and the test double);
 * ``postgresql://…``: :class:`PostgresBroadcast` — ``NOTIFY`` / ``LISTEN`` over one dedicated
-  psycopg 3 connection per process, so separate web and ingest processes see each other's hints.
+  psycopg 3 connection per process, so separate web and ingest processes see each other's hints
+  (the default for scale-out: it needs no server beyond the database);
+* ``redis://…``: :class:`RedisBroadcast` — Redis pub/sub;
+* ``nats://…``: :class:`NatsBroadcast` — core NATS subjects (no JetStream).
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ from allsang.live.broadcast import (
     MAX_HINT_BYTES,
     Broadcast,
     InProcessBroadcast,
+    NatsBroadcast,
     PostgresBroadcast,
+    RedisBroadcast,
     close_broadcasts,
     open_broadcast,
 )
@@ -50,7 +55,9 @@ __all__ = [
     "MAX_HINT_BYTES",
     "Broadcast",
     "InProcessBroadcast",
+    "NatsBroadcast",
     "PostgresBroadcast",
+    "RedisBroadcast",
     "close_broadcasts",
     "commit_hook",
     "conversation_hint",

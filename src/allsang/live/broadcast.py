@@ -1,4 +1,5 @@
-"""Broadcast adapters: in-process queues and PostgreSQL ``LISTEN``/``NOTIFY``.
+"""Broadcast adapters: in-process queues, PostgreSQL ``LISTEN``/``NOTIFY``, Redis pub/sub and
+NATS subjects.
 
 See the package docstring for the contract. Both adapters deliver to local subscribers through
 bounded queues; a subscriber that falls more than :data:`QUEUE_HINTS` hints behind loses the
@@ -15,6 +16,7 @@ import weakref
 from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,13 @@ QUEUE_HINTS = 256
 # One PostgreSQL channel for every topic: LISTEN once per process, route topics locally.
 PG_CHANNEL = "allsang_live"
 RECONNECT_SECONDS = 1.0
+# nats-py would otherwise retry an unreachable server for minutes (60 x 2 s) inside a publish;
+# one quick retry, then our own reconnect loop (listener) or a lost hint (publisher).
+NATS_OPTIONS: dict[str, Any] = {
+    "max_reconnect_attempts": 1,
+    "reconnect_time_wait": 0.1,
+    "connect_timeout": 2,
+}
 
 Hint = dict[str, Any]
 
@@ -140,45 +149,44 @@ class InProcessBroadcast:
         self.fanout.queues.clear()
 
 
-class PostgresBroadcast:
-    """``NOTIFY`` on publish; one ``LISTEN`` connection per process feeds local subscribers.
+class _RemoteBroadcast:
+    """A broadcast through a server: one listening connection per process feeds local subscribers.
 
     The listening connection is opened with the first subscription and reopened after a
     failure (hints sent meanwhile are lost, as the contract allows). Publishing uses its own
-    connection, because ``notifies()`` holds the listening connection while it waits.
+    connection, so a publish never waits behind the listener. Adapters implement ``_listen_once``
+    (connect, subscribe, call ``self._listening.set()``, then feed ``_dispatch`` until the
+    connection ends), ``_send`` and ``_drop_publisher``.
     """
 
-    def __init__(self, url: str) -> None:
-        self.url = _libpq_url(url)
+    kind = "broadcast"
+
+    def __init__(self) -> None:
         self.fanout = _Fanout()
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
-        self._publisher: Any = None
         self._publish_lock = asyncio.Lock()
 
     async def ready(self) -> None:
         if self._listener is None or self._listener.done():
             self._listening.clear()
-            self._listener = asyncio.create_task(self._listen(), name="broadcast-listen")
+            self._listener = asyncio.create_task(self._listen(), name=f"{self.kind}-listen")
         await self._listening.wait()
 
     async def _listen(self) -> None:
-        import psycopg
-
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {PG_CHANNEL}")
-                    self._listening.set()
-                    async for notify in conn.notifies():
-                        self._dispatch(notify.payload)
+                await self._listen_once()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("broadcast LISTEN connection lost (%s); reconnecting", exc)
-                await asyncio.sleep(RECONNECT_SECONDS)
+                log.warning("%s listening connection lost (%s); reconnecting", self.kind, exc)
+            await asyncio.sleep(RECONNECT_SECONDS)
 
-    def _dispatch(self, payload: str) -> None:
+    async def _listen_once(self) -> None:
+        raise NotImplementedError
+
+    def _dispatch(self, payload: str | bytes) -> None:
         try:
             message = json.loads(payload)
             self.fanout.deliver(str(message["t"]), dict(message["h"]))
@@ -186,29 +194,24 @@ class PostgresBroadcast:
             log.warning("ignoring a malformed broadcast payload")
 
     async def publish(self, topic: str, hint: Hint) -> None:
-        import psycopg
-
         encoded = _check(topic, hint)
         payload = f'{{"t":{json.dumps(topic)},"h":{encoded}}}'
         async with self._publish_lock:
             try:
-                if self._publisher is None or self._publisher.closed:
-                    self._publisher = await psycopg.AsyncConnection.connect(
-                        self.url, autocommit=True
-                    )
-                await self._publisher.execute("SELECT pg_notify(%s, %s)", (PG_CHANNEL, payload))
-            except psycopg.Error as exc:
-                log.warning("broadcast NOTIFY failed (%s); the hint is lost", exc)
-                await self._drop_publisher()
+                await self._send(payload)
+            except Exception as exc:
+                log.warning("%s publish failed (%s); the hint is lost", self.kind, exc)
+                with contextlib.suppress(Exception):
+                    await self._drop_publisher()
+
+    async def _send(self, payload: str) -> None:
+        raise NotImplementedError
+
+    async def _drop_publisher(self) -> None:
+        raise NotImplementedError
 
     def subscribe(self, topic: str) -> Subscription:
         return Subscription(self, topic)
-
-    async def _drop_publisher(self) -> None:
-        if self._publisher is not None:
-            with contextlib.suppress(Exception):
-                await self._publisher.close()
-            self._publisher = None
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -217,8 +220,130 @@ class PostgresBroadcast:
                 await self._listener
             self._listener = None
         async with self._publish_lock:
-            await self._drop_publisher()
+            with contextlib.suppress(Exception):
+                await self._drop_publisher()
         self.fanout.queues.clear()
+
+
+class PostgresBroadcast(_RemoteBroadcast):
+    """``NOTIFY`` on publish; ``LISTEN`` on one dedicated psycopg connection per process."""
+
+    kind = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = _libpq_url(url)
+        self._publisher: Any = None
+
+    async def _listen_once(self) -> None:
+        import psycopg
+
+        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+            await conn.execute(f"LISTEN {PG_CHANNEL}")
+            self._listening.set()
+            async for notify in conn.notifies():
+                self._dispatch(notify.payload)
+
+    async def _send(self, payload: str) -> None:
+        import psycopg
+
+        if self._publisher is None or self._publisher.closed:
+            self._publisher = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        await self._publisher.execute("SELECT pg_notify(%s, %s)", (PG_CHANNEL, payload))
+
+    async def _drop_publisher(self) -> None:
+        if self._publisher is not None:
+            publisher, self._publisher = self._publisher, None
+            await publisher.close()
+
+
+class RedisBroadcast(_RemoteBroadcast):
+    """Redis pub/sub: ``redis://host:6379/0`` (``?channel=`` names the channel; default
+    ``allsang_live``, so several installations can share one Redis)."""
+
+    kind = "redis"
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url, self.channel = _pop_query(url, "channel", PG_CHANNEL)
+        self._publisher: Any = None
+
+    async def _listen_once(self) -> None:
+        import redis.asyncio as redis
+
+        client = redis.Redis.from_url(self.url)
+        try:
+            async with client.pubsub() as pubsub:
+                await pubsub.subscribe(self.channel)
+                self._listening.set()
+                async for message in pubsub.listen():
+                    if message["type"] == "message":
+                        self._dispatch(message["data"])
+        finally:
+            await client.aclose()
+
+    async def _send(self, payload: str) -> None:
+        import redis.asyncio as redis
+
+        if self._publisher is None:
+            self._publisher = redis.Redis.from_url(self.url)
+        await self._publisher.publish(self.channel, payload)
+
+    async def _drop_publisher(self) -> None:
+        if self._publisher is not None:
+            publisher, self._publisher = self._publisher, None
+            await publisher.aclose()
+
+
+class NatsBroadcast(_RemoteBroadcast):
+    """Core NATS subjects: ``nats://host:4222`` (``?subject=`` names the subject; default
+    ``allsang.live``). Plain pub/sub, not JetStream: hints are allowed to be lost."""
+
+    kind = "nats"
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url, self.subject = _pop_query(url, "subject", "allsang.live")
+        self._publisher: Any = None
+
+    async def _listen_once(self) -> None:
+        import nats
+
+        client = await nats.connect(self.url, error_cb=_quiet, **NATS_OPTIONS)
+        try:
+            subscription = await client.subscribe(self.subject)
+            await client.flush()
+            self._listening.set()
+            async for message in subscription.messages:
+                self._dispatch(message.data)
+        finally:
+            await client.close()
+
+    async def _send(self, payload: str) -> None:
+        import nats
+
+        if self._publisher is None or self._publisher.is_closed:
+            self._publisher = await nats.connect(self.url, error_cb=_quiet, **NATS_OPTIONS)
+        await self._publisher.publish(self.subject, payload.encode())
+        await self._publisher.flush()
+
+    async def _drop_publisher(self) -> None:
+        if self._publisher is not None:
+            publisher, self._publisher = self._publisher, None
+            await publisher.close()
+
+
+async def _quiet(exc: Exception) -> None:
+    """nats-py logs every failed attempt with a traceback; our callers log once instead."""
+
+
+def _pop_query(url: str, name: str, default: str) -> tuple[str, str]:
+    """Split our own query parameter off a server URL (the client libraries reject it)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query)
+    value = next((v for k, v in query if k == name), default)
+    rest = urlencode([(k, v) for k, v in query if k != name])
+    return urlunsplit(parts._replace(query=rest)), value
 
 
 def _libpq_url(url: str) -> str:
@@ -248,11 +373,16 @@ def open_broadcast(url: str) -> Broadcast:
             found = InProcessBroadcast()
         elif url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
             found = PostgresBroadcast(url)
+        elif url.startswith(("redis://", "rediss://", "unix://")):
+            found = RedisBroadcast(url)
+        elif url.startswith(("nats://", "tls://")):
+            found = NatsBroadcast(url)
         else:
             from allsang.errors import ConfigurationError
 
             raise ConfigurationError(
-                f"broadcast_url must be empty or a postgresql:// URL, not {url!r}"
+                "broadcast_url must be empty or a postgresql://, redis:// or nats:// URL, "
+                f"not {url!r}"
             )
         per_loop[url] = found
     return found
