@@ -24,9 +24,11 @@ from starlette.responses import Response
 from allsang import channels
 from allsang.connectors.base import RawItem
 from allsang.db.models import Channel, Contact, Conversation, Message
-from allsang.inbox import actions, replies
+from allsang.inbox import actions, listing, replies
+from allsang.inbox.search import ensure_current as ensure_search_current
 from allsang.ingest.message import NormalisedMessage
 from allsang.ingest.pipeline import IngestResult
+from allsang.listening.query import QuerySyntaxError
 from allsang.live import open_broadcast, publish_conversations
 from allsang.web.errors import problem
 from allsang.web.routes.api import Problem
@@ -401,7 +403,14 @@ def _conversation_out(
     }
 
 
-@router.get("/conversations", responses=_ERRORS)  # type: ignore[arg-type]
+_LIST_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    400: {"model": Problem, "description": "The `query` is not valid (`column` says where)"},
+}
+Intent = Literal["question", "complaint", "praise", "sales_lead", "job", "press"]
+
+
+@router.get("/conversations", responses=_LIST_ERRORS)  # type: ignore[arg-type]
 async def list_conversations(
     request: Request,
     viewer: Annotated[Viewer, Depends(require("conversation.view"))],
@@ -416,11 +425,50 @@ async def list_conversations(
         datetime | None, Query(description="Last message at or after this instant")
     ] = None,
     until: Annotated[datetime | None, Query(description="Last message before this instant")] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=500, description='Full-text search: words and "phrases", all must match'),
+    ] = None,
+    language: Annotated[
+        str | None, Query(max_length=8, description="An inbound message in this language")
+    ] = None,
+    sentiment: Annotated[
+        Literal["pos", "neu", "neg"] | None,
+        Query(description="An inbound message with this sentiment"),
+    ] = None,
+    intent: Annotated[
+        Intent | None, Query(description="An inbound message with this intent")
+    ] = None,
+    tag_id: Annotated[int | None, Query(ge=1, description="Tagged with this tag")] = None,
+    unanswered: Annotated[bool, Query(description="Only those waiting for a reply")] = False,
+    sla_breached: Annotated[
+        bool, Query(description="Only those whose response target was missed")
+    ] = False,
+    query: Annotated[
+        str | None,
+        Query(max_length=4096, description="A listening query run on the inbound messages"),
+    ] = None,
     limit: PageSize = 50,
     before: Before = None,
 ) -> ConversationPage:
-    """Conversations, the most recently active first (by the last message, then id)."""
-    statement = _conversations_query(viewer.actor.workspace_id)
+    """Conversations, the most recently active first (by the last message, then id).
+
+    The content filters are those of the inbox list (see docs/inbox.md); an invalid ``query``
+    is a 400 problem whose ``column`` (1-based) says where the query goes wrong."""
+    workspace_id = viewer.actor.workspace_id
+    f = listing.InboxFilter.from_query(
+        {
+            "q": q or "",
+            "language": language or "",
+            "sentiment": sentiment or "",
+            "intent": intent or "",
+            "tag": str(tag_id or ""),
+            "unanswered": "1" if unanswered else "",
+            "sla_breached": "1" if sla_breached else "",
+            "query": query or "",
+        }
+    )
+    statement = _conversations_query(workspace_id)
     if channel is not None:
         statement = statement.where(Channel.network == channel)
     for column, value in (
@@ -444,7 +492,16 @@ async def list_conversations(
             or_(_activity < at, and_(_activity == at, Conversation.id < row_id))
         )
     statement = statement.order_by(_activity.desc(), Conversation.id.desc()).limit(limit + 1)
+    if f.uses_index:
+        await ensure_search_current(runtime_of(request).db)
     async with runtime_of(request).db.read() as session:
+        try:
+            prepared = await listing.prepare(session, workspace_id or -1, None, f)
+        except QuerySyntaxError as exc:
+            return problem(  # type: ignore[return-value]
+                400, f"The query cannot be used: {exc.reason}", column=exc.column
+            )
+        statement = listing.narrow(statement, f, prepared)
         rows = list(await session.execute(statement))
     items = [
         ConversationOut(**_conversation_out(conversation, network, contact, count))
