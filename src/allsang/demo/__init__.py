@@ -139,6 +139,9 @@ async def seed_demo(runtime: Runtime) -> list[DemoLogin]:
         )
         await _ensure_stream(session, workspace.id, departments["Customer service"].id)
         await _ensure_queries(session, workspace.id)
+        from allsang.demo.continuity import seed_continuity
+
+        await seed_continuity(session, workspace, departments)
     return logins
 
 
