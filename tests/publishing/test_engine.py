@@ -8,7 +8,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select, update
 
-from allsang.db.models import Alert, Channel
+from allsang.db.models import Alert, Channel, Job
 from allsang.db.models.publishing import PostDelivery, PublishingIncident
 from allsang.publishing import engine, service, watchdog
 from allsang.runtime import Runtime
@@ -189,3 +189,21 @@ async def test_the_dead_man_alarm_fires_once_per_stall(
     again = await _scheduled(runtime, newsroom)
     due = (await _delivery(runtime, again)).due_at
     assert len(await watchdog.check(runtime, now=due + timedelta(minutes=30))) == 1
+
+
+async def test_a_delivery_whose_job_died_mid_send_becomes_outcome_unknown(
+    runtime: Runtime, newsroom: Newsroom, fake: FakeMastodon
+) -> None:
+    delivery_id = await _scheduled(runtime, newsroom)
+    started = datetime.now(UTC)
+    await _interrupted(runtime, delivery_id, started)
+    async with runtime.db.write() as session:
+        await session.execute(update(Job).values(status="dead"))
+    later = datetime.now(UTC) + timedelta(minutes=30)
+    assert len(await watchdog.check(runtime, now=later)) == 0  # settled, so nothing stuck
+    delivery = await _delivery(runtime, delivery_id)
+    assert delivery.state == "outcome_unknown" and "stopped" in (delivery.unknown_reason or "")
+    async with runtime.db.read() as session:
+        post = await service.get_post(session, newsroom.actor("viewer"), delivery.post_id)
+    assert post.status == "outcome_unknown"
+    assert fake.requests == []

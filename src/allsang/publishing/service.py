@@ -641,6 +641,11 @@ async def _add_delivery(
     return delivery
 
 
+def job_key(delivery: PostDelivery) -> str:
+    """The idempotency key of the delivery's job for its current due time."""
+    return f"{delivery.idempotency_key}@{delivery.due_at.isoformat()}"
+
+
 async def enqueue_delivery(session: AsyncSession, delivery: PostDelivery) -> None:
     """The delivery's job, due at ``due_at``; one job per delivery and due time."""
     await enqueue(
@@ -648,7 +653,7 @@ async def enqueue_delivery(session: AsyncSession, delivery: PostDelivery) -> Non
         DELIVER_JOB,
         {"delivery_id": delivery.id},
         run_at=delivery.due_at,
-        idempotency_key=f"{delivery.idempotency_key}@{delivery.due_at.isoformat()}",
+        idempotency_key=job_key(delivery),
         max_attempts=8,
         workspace_id=delivery.workspace_id,
     )

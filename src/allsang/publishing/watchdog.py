@@ -1,7 +1,9 @@
 """The dead-man alarm: an alert when the publishing queue stops draining.
 
-A delivery is *stuck* when it is ``scheduled`` and was due more than ``stall`` ago, or has been
-``publishing`` without any change for that long. A workspace with stuck deliveries has an open
+First, deliveries left ``publishing`` by a dead-lettered job (its worker died on the last
+attempt) become ``outcome_unknown`` for a person to decide. Then a delivery is *stuck* when it
+is ``scheduled`` and was due more than ``stall`` ago, or has been ``publishing`` without any
+change for that long. A workspace with stuck deliveries has an open
 :class:`PublishingIncident`; the alert is raised when the incident opens — once per incident,
 however long it lasts — and the incident closes when nothing is stuck any more, so the next
 stall alerts again.
@@ -16,19 +18,22 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from allsang.db.models import Workspace
-from allsang.db.models.publishing import PostDelivery, PublishingIncident
+from allsang import audit
+from allsang.db.models import Job, Workspace
+from allsang.db.models.publishing import Post, PostDelivery, PublishingIncident
 from allsang.db.types import utcnow
 from allsang.listening.alerts import load_settings, raise_alert
+from allsang.publishing.engine import PUBLISHER
+from allsang.publishing.service import job_key, refresh_status
 from allsang.runtime import Runtime
 
 ALERT_KIND = "publishing_stalled"
 
 
-def _stuck(now: datetime, stall: timedelta):  # type: ignore[no-untyped-def]
+def _stuck(now: datetime, stall: timedelta) -> ColumnElement[bool]:
     return or_(
         and_(PostDelivery.state == "scheduled", PostDelivery.due_at < now - stall),
         and_(PostDelivery.state == "publishing", PostDelivery.updated_at < now - stall),
@@ -47,13 +52,54 @@ async def stuck_by_workspace(
     return {ws: (count, oldest) for ws, count, oldest in rows.all()}
 
 
+async def settle_abandoned(session: AsyncSession, now: datetime, stall: timedelta) -> int:
+    """Deliveries left ``publishing`` by a job that was dead-lettered (its worker died on the
+    last attempt) become ``outcome_unknown``, so a person can decide; returns how many."""
+    rows = (
+        await session.scalars(
+            select(PostDelivery).where(
+                PostDelivery.state == "publishing", PostDelivery.updated_at < now - stall
+            )
+        )
+    ).all()
+    settled = 0
+    for delivery in rows:
+        job_status = await session.scalar(
+            select(Job.status).where(Job.idempotency_key == job_key(delivery))
+        )
+        if job_status != "dead":
+            continue
+        delivery.state = "outcome_unknown"
+        delivery.unknown_reason = (
+            "the publishing job stopped while the post was being sent "
+            "(its worker died or hung on the last attempt)"
+        )
+        delivery.updated_at = now
+        audit.record(
+            session,
+            PUBLISHER,
+            "delivery.outcome_unknown",
+            "post_delivery",
+            delivery.id,
+            workspace_id=delivery.workspace_id,
+            reason=delivery.unknown_reason,
+        )
+        post = await session.get(Post, delivery.post_id)
+        if post is not None:
+            await refresh_status(session, PUBLISHER, post)
+        settled += 1
+    return settled
+
+
 async def check(runtime: Runtime, *, now: datetime | None = None) -> list[PublishingIncident]:
-    """Open incidents (and raise their alert) for workspaces whose deliveries are stuck, close
-    the incidents of workspaces that drained. Returns the incidents opened now."""
+    """Settle deliveries whose job died, open incidents (and raise their alert) for workspaces
+    whose deliveries are stuck, close the incidents of workspaces that drained. Returns the
+    incidents opened now."""
     now = now or utcnow()
     stall = timedelta(minutes=runtime.settings.publishing_stall_minutes)
     opened: list[PublishingIncident] = []
     async with runtime.db.write() as session:
+        await settle_abandoned(session, now, stall)
         stuck = await stuck_by_workspace(session, now, stall)
         open_incidents = {
             i.workspace_id: i
