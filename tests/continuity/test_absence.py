@@ -278,3 +278,27 @@ async def test_a_deputy_who_is_away_then_or_a_second_overlapping_absence_is_refu
                 ends_at=NOW + timedelta(days=5),
                 now=NOW,
             )
+
+
+async def test_work_given_to_someone_away_goes_to_the_deputy_at_the_next_sweep(
+    runtime: Runtime, team: Team
+) -> None:
+    first, later = await conversations(runtime, team, ("anna", "open"), ("cia", "open"))
+    absence = await go_away(runtime, team, NOW, NOW + timedelta(days=5))
+    async with runtime.db.write() as session:
+        for conversation_id in (first, later):  # both given (back) to Anna by hand
+            row = await session.get(Conversation, conversation_id)
+            assert row is not None
+            row.assignee_id = team.id("anna")
+    assert await sweep(runtime, NOW + timedelta(hours=1)) == 1
+    assert await assignees(runtime, [first, later]) == [team.id("bo")] * 2
+    assert await sweep(runtime, NOW + timedelta(hours=2)) == 0
+    async with runtime.db.read() as session:
+        rows = list(await session.scalars(select(Handover).order_by(Handover.object_id)))
+        caught = await session.scalar(
+            select(func.count()).where(AuditEvent.action == "absence.catch_up")
+        )
+    assert [row.object_id for row in rows] == [first, later]
+    assert caught == 1
+    await come_back(runtime, team, absence.id, NOW + timedelta(days=1))
+    assert await assignees(runtime, [first, later]) == [team.id("anna")] * 2

@@ -51,6 +51,11 @@ class Outcome:
     returned: dict[str, int] = field(default_factory=dict)
     kept: dict[str, int] = field(default_factory=dict)
     conversation_ids: list[int] = field(default_factory=list)
+    transition: str | None = None  # "start", "end" or "cancel" when the state changed
+
+    @property
+    def changed(self) -> bool:
+        return self.transition is not None or bool(self.handed)
 
 
 async def _member(session: AsyncSession, workspace_id: int, person_id: int) -> bool:
@@ -158,18 +163,31 @@ async def lock(session: AsyncSession, absence_id: int) -> Absence | None:
     return await session.scalar(select(Absence).where(Absence.id == absence_id).with_for_update())
 
 
-async def start(session: AsyncSession, absence: Absence, *, now: datetime | None = None) -> Outcome:
-    """Hand the person's work to the deputy (a no-op unless the absence is ``scheduled``)."""
-    now = now or utcnow()
+OUT_OF_OFFICE = "out-of-office"
+
+
+def _system(absence: Absence) -> Actor:
+    return Actor(kind="system", label=OUT_OF_OFFICE, workspace_id=absence.workspace_id)
+
+
+async def _hand_over(session: AsyncSession, absence: Absence, now: datetime) -> Outcome:
+    """Move whatever the person has now to the deputy, recording each object once per
+    absence (an object moved again keeps its first handover row)."""
     outcome = Outcome()
-    if absence.state != "scheduled":
-        return outcome
-    absence.state, absence.started_at = "active", now
-    if absence.deputy_id is not None and await _member(
+    if absence.deputy_id is None or not await _member(
         session, absence.workspace_id, absence.deputy_id
     ):
-        for item in providers():
-            for moved in await item.hand_over(session, absence):
+        return outcome
+    recorded = set(
+        (
+            await session.execute(
+                select(Handover.kind, Handover.object_id).where(Handover.absence_id == absence.id)
+            )
+        ).all()
+    )
+    for item in providers():
+        for moved in await item.hand_over(session, absence):
+            if (item.kind, moved.object_id) not in recorded:
                 session.add(
                     Handover(
                         workspace_id=absence.workspace_id,
@@ -182,22 +200,33 @@ async def start(session: AsyncSession, absence: Absence, *, now: datetime | None
                         handed_at=now,
                     )
                 )
-                outcome.handed[item.kind] = outcome.handed.get(item.kind, 0) + 1
-                if moved.conversation_id is not None:
-                    outcome.conversation_ids.append(moved.conversation_id)
-                    session.add(
-                        Notification(
-                            workspace_id=absence.workspace_id,
-                            person_id=absence.deputy_id,
-                            kind="handover",
-                            actor_person_id=absence.person_id,
-                            conversation_id=moved.conversation_id,
-                            created_at=now,
-                        )
+            outcome.handed[item.kind] = outcome.handed.get(item.kind, 0) + 1
+            if moved.conversation_id is not None:
+                outcome.conversation_ids.append(moved.conversation_id)
+                session.add(
+                    Notification(
+                        workspace_id=absence.workspace_id,
+                        person_id=absence.deputy_id,
+                        kind="handover",
+                        actor_person_id=absence.person_id,
+                        conversation_id=moved.conversation_id,
+                        created_at=now,
                     )
+                )
+    return outcome
+
+
+async def start(session: AsyncSession, absence: Absence, *, now: datetime | None = None) -> Outcome:
+    """Hand the person's work to the deputy (a no-op unless the absence is ``scheduled``)."""
+    now = now or utcnow()
+    if absence.state != "scheduled":
+        return Outcome()
+    absence.state, absence.started_at = "active", now
+    outcome = await _hand_over(session, absence, now)
+    outcome.transition = "start"
     audit.record(
         session,
-        Actor(kind="system", label="out-of-office", workspace_id=absence.workspace_id),
+        _system(absence),
         "absence.start",
         "absence",
         absence.id,
@@ -210,6 +239,30 @@ async def start(session: AsyncSession, absence: Absence, *, now: datetime | None
     return outcome
 
 
+async def catch_up(
+    session: AsyncSession, absence: Absence, *, now: datetime | None = None
+) -> Outcome:
+    """While the absence lasts, hand over what was given to the person meanwhile (someone
+    assigned them a conversation by hand); audited as ``absence.catch_up`` when anything
+    moved."""
+    now = now or utcnow()
+    if absence.state != "active":
+        return Outcome()
+    outcome = await _hand_over(session, absence, now)
+    if outcome.handed:
+        audit.record(
+            session,
+            _system(absence),
+            "absence.catch_up",
+            "absence",
+            absence.id,
+            workspace_id=absence.workspace_id,
+            handed=outcome.handed,
+        )
+        await session.flush()
+    return outcome
+
+
 async def end(
     session: AsyncSession, absence: Absence, actor: Actor, *, now: datetime | None = None
 ) -> Outcome:
@@ -219,6 +272,7 @@ async def end(
     outcome = Outcome()
     if absence.state == "scheduled":
         absence.state, absence.ended_at = "cancelled", now
+        outcome.transition = "cancel"
         audit.record(
             session,
             actor,
@@ -232,6 +286,7 @@ async def end(
         return outcome
     absence.state, absence.ended_at = "ended", now
     absence.ends_at = min(absence.ends_at, now)
+    outcome.transition = "end"
     open_handovers = await session.scalars(
         select(Handover)
         .where(Handover.absence_id == absence.id, Handover.outcome.is_(None))
@@ -263,34 +318,31 @@ async def end(
 async def advance(
     session: AsyncSession, absence_id: int, *, now: datetime | None = None
 ) -> Outcome:
-    """Move one absence along by the clock: start it when due, end it when over (what the
-    job and the sweep do). Safe to call any number of times."""
+    """Move one absence along by the clock: start it when due, catch up while it lasts, end
+    it when over (what the job and the sweep do). Safe to call any number of times."""
     now = now or utcnow()
     absence = await lock(session, absence_id)
     if absence is None:
         return Outcome()
-    outcome = Outcome()
     if absence.state == "scheduled" and absence.starts_at <= now:
         outcome = await start(session, absence, now=now)
+    else:
+        outcome = await catch_up(session, absence, now=now)
     if absence.state == "active" and absence.ends_at <= now:
-        back = await end(
-            session,
-            absence,
-            Actor(kind="system", label="out-of-office", workspace_id=absence.workspace_id),
-            now=now,
-        )
+        back = await end(session, absence, _system(absence), now=now)
         outcome.returned, outcome.kept = back.returned, back.kept
         outcome.conversation_ids.extend(back.conversation_ids)
+        outcome.transition = outcome.transition or back.transition
     return outcome
 
 
 async def due(session: AsyncSession, now: datetime | None = None) -> list[int]:
-    """Ids of absences that should start or end by now (for the sweep)."""
+    """Ids of the absences the sweep looks at: those due to start, and every active one."""
     now = now or utcnow()
     rows = await session.scalars(
         select(Absence.id).where(
             ((Absence.state == "scheduled") & (Absence.starts_at <= now))
-            | ((Absence.state == "active") & (Absence.ends_at <= now))
+            | (Absence.state == "active")
         )
     )
     return list(rows)

@@ -26,20 +26,24 @@ async def announce(runtime: Runtime, conversation_ids: list[int]) -> None:
     await publish_conversations(open_broadcast(runtime.settings.broadcast_url), conversations)
 
 
-async def advance(runtime: Runtime, absence_id: int, now: datetime | None = None) -> None:
+async def advance(runtime: Runtime, absence_id: int, now: datetime | None = None) -> bool:
+    """Move one absence along (see :func:`allsang.continuity.absence.advance`); True when
+    its state changed or work was handed over."""
     async with runtime.db.write() as session:
         outcome = await absences.advance(session, absence_id, now=now)
     await announce(runtime, outcome.conversation_ids)
+    return outcome.changed
 
 
 async def sweep(runtime: Runtime, now: datetime | None = None) -> int:
-    """Start and end every absence that is due (a safety net for lost jobs); returns how many
-    were moved along."""
+    """Start and end every absence that is due (a safety net for lost jobs) and hand over
+    what was given to absent people meanwhile; returns how many absences changed."""
     async with runtime.db.read() as session:
         ids = await absences.due(session, now)
+    changed = 0
     for absence_id in ids:
-        await advance(runtime, absence_id, now)
-    return len(ids)
+        changed += await advance(runtime, absence_id, now)
+    return changed
 
 
 async def check_bus_factor(runtime: Runtime, now: datetime | None = None) -> list[str]:
