@@ -27,7 +27,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from allsang import audit
+from allsang import audit, i18n
 from allsang.authz import Actor
 from allsang.continuity.handover import provider, providers
 from allsang.db.models import Membership, Notification, Person
@@ -105,8 +105,6 @@ async def create(
     person, not an active member, or away themselves at some point of the absence, or the
     person already has an absence overlapping it.
     """
-    from allsang import i18n
-
     now = now or utcnow()
     starts_at = max(starts_at, now)  # a start in the past means: from now
     if ends_at <= starts_at:

@@ -66,6 +66,7 @@ class Participation:
     last_activity: datetime | None = None
     paused: bool = False
     silent: bool = False
+    has_channels: bool = False  # departments: only those with a channel are checked
 
     @property
     def few(self) -> bool:
@@ -82,23 +83,23 @@ async def participation(
     """Channels and departments of the workspace with who took part (by name)."""
     now = now or utcnow()
     since = now - timedelta(days=WINDOW_DAYS)
-    channels = {
-        row.id: Participation("channel", row.id, row.name, paused=row.state == "paused")
-        for row in await session.scalars(
+    channel_rows = list(
+        await session.scalars(
             select(Channel).where(Channel.workspace_id == workspace.id).order_by(Channel.name)
         )
-    }
-    channel_departments = dict(
-        (
-            await session.execute(
-                select(Channel.id, Channel.department_id).where(
-                    Channel.workspace_id == workspace.id
-                )
-            )
-        ).all()
     )
+    channels = {
+        row.id: Participation("channel", row.id, row.name, paused=row.state == "paused")
+        for row in channel_rows
+    }
+    channel_departments = {row.id: row.department_id for row in channel_rows}
     departments = {
-        row.id: Participation("department", row.id, row.name)
+        row.id: Participation(
+            "department",
+            row.id,
+            row.name,
+            has_channels=row.id in channel_departments.values(),
+        )
         for row in await session.scalars(
             select(Department)
             .where(Department.workspace_id == workspace.id)
@@ -146,7 +147,7 @@ async def participation(
         ).all()
     )
     quiet_after = now - timedelta(days=silent_days(workspace))
-    for row in await session.scalars(select(Channel).where(Channel.workspace_id == workspace.id)):
+    for row in channel_rows:
         item = channels[row.id]
         candidates = [t for t in (latest.get(row.id), row.last_item_at) if t is not None]
         item.last_activity = max(candidates) if candidates else None
@@ -156,9 +157,7 @@ async def participation(
 
 
 def conditions(
-    channels: list[Participation],
-    departments: list[Participation],
-    departments_with_channels: set[int],
+    channels: list[Participation], departments: list[Participation]
 ) -> dict[str, Participation]:
     """The conditions that hold now, by key."""
     found: dict[str, Participation] = {}
@@ -168,7 +167,7 @@ def conditions(
         if item.silent:
             found[f"{item.key}:silent"] = item
     for item in departments:
-        if item.few and item.id in departments_with_channels:
+        if item.few and item.has_channels:
             found[f"{item.key}:few"] = item
     return found
 
@@ -196,14 +195,7 @@ async def check(
 
     now = now or utcnow()
     channels, departments = await participation(session, workspace, now)
-    with_channels = set(
-        await session.scalars(
-            select(Channel.department_id).where(
-                Channel.workspace_id == workspace.id, Channel.department_id.is_not(None)
-            )
-        )
-    )
-    current = conditions(channels, departments, with_channels)
+    current = conditions(channels, departments)
     known = set(
         await session.scalars(
             select(ContinuityCondition.key).where(ContinuityCondition.workspace_id == workspace.id)
