@@ -43,15 +43,18 @@ def cli(config: Path | None) -> None:
 
 
 def _register() -> None:
-    from allsang.cli import admin, bench, doctor, ingest, serve
+    from allsang.analytics.cli import COMMANDS as analytics_commands
+    from allsang.cli import admin, bench, doctor, ingest, ops, serve
     from allsang.inbox.cli import COMMANDS as inbox_commands
     from allsang.listening.cli import analyze
 
-    for module in (serve, ingest, admin, doctor, bench):
+    for module in (serve, ingest, admin, doctor, bench, ops):
         for command in module.COMMANDS:
             cli.add_command(command)
     cli.add_command(analyze)
     for command in inbox_commands:
+        cli.add_command(command)
+    for command in analytics_commands:
         cli.add_command(command)
 
 

@@ -34,6 +34,24 @@ class Metrics:
         self.database_up = Gauge(
             "allsang_database_up", "1 when the database answered", registry=self.registry
         )
+        # For alert rules: a queue that stops draining, an ingest that stops hearing.
+        self.oldest_due_job = Gauge(
+            "allsang_jobs_oldest_due_seconds",
+            "How long the oldest queued job has been due (0 when none is due)",
+            registry=self.registry,
+        )
+        self.channel_since_success = Gauge(
+            "allsang_channel_seconds_since_success",
+            "Seconds since the channel last fetched or received successfully",
+            ["channel", "network"],
+            registry=self.registry,
+        )
+        self.channel_ok = Gauge(
+            "allsang_channel_ok",
+            "1 when the channel is active; 0 when failing, paused, pending or needing a reconnect",
+            ["channel", "network"],
+            registry=self.registry,
+        )
 
 
 class RouteTemplates:

@@ -12,6 +12,8 @@ from sqlalchemy import func, select, text
 from starlette.responses import JSONResponse, Response
 
 from allsang.db.models import Job
+from allsang.db.types import utcnow
+from allsang.ingest.health import channel_health
 from allsang.jobs.admin import STATUSES
 from allsang.web.errors import problem
 from allsang.web.metrics import Metrics
@@ -51,9 +53,23 @@ async def metrics(request: Request) -> Response:
         async with asyncio.timeout(DATABASE_TIMEOUT), runtime.db.read() as session:
             rows = await session.execute(select(Job.status, func.count()).group_by(Job.status))
             by_status = {status: count for status, count in rows}
+            now = utcnow()
+            oldest_due = await session.scalar(
+                select(func.min(Job.run_at)).where(Job.status == "queued", Job.run_at <= now)
+            )
+        channels = await channel_health(runtime.db)
         collected.database_up.set(1)
         for status in STATUSES:
             collected.jobs.labels(status).set(by_status.get(status, 0))
+        collected.oldest_due_job.set(
+            0 if oldest_due is None else (now - oldest_due).total_seconds()
+        )
+        for channel in channels:
+            labels = (str(channel.id), channel.network)
+            collected.channel_ok.labels(*labels).set(1 if channel.state == "active" else 0)
+            if channel.last_success_at is not None:
+                since = (now - channel.last_success_at).total_seconds()
+                collected.channel_since_success.labels(*labels).set(since)
     except Exception as exc:
         log.warning("metrics: database unreachable: %s", exc)
         collected.database_up.set(0)

@@ -1,0 +1,1 @@
+"""Operations: backups and restores (more of running Allsang in production lives in docs/)."""
