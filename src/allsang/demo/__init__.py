@@ -142,6 +142,9 @@ async def seed_demo(runtime: Runtime) -> list[DemoLogin]:
         from allsang.demo.continuity import seed_continuity
 
         await seed_continuity(session, workspace, departments)
+        from allsang.demo.routing import seed_routing
+
+        await seed_routing(session, workspace, departments)
     return logins
 
 
