@@ -3,6 +3,7 @@ follows every writer (ingest, replies and notes through the app, crashes, reinde
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -248,3 +249,37 @@ async def test_a_search_of_punctuation_only_finds_nothing(db: Database) -> None:
     workspace_id, channel_id = await _workspace(db)
     await _conversation(db, workspace_id, channel_id, "Hej", "sv")
     assert await _found(db, workspace_id, '" ... !') == []
+
+
+async def test_the_ingest_hook_indexes_in_the_background(db: Database) -> None:
+    workspace_id, channel_id = await _workspace(db)
+    pipeline = Pipeline(db, on_commit=[search.commit_hook(db)])
+    await pipeline.ingest(
+        ChannelRef(channel_id, workspace_id, "mastodon"),
+        [
+            RawItem(
+                {
+                    "channel": "mastodon",
+                    "external_id": "7",
+                    "direction": "inbound",
+                    "kind": "dm",
+                    "author": {"handle": "mette@example", "name": "Mette"},
+                    "text": "Hvornår kommer pakkerne?",
+                    "lang": "da",
+                    "created_at": BASE.isoformat(),
+                }
+            )
+        ],
+    )
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        async with db.read() as session:
+            if not await search.has_pending(session):
+                break
+        assert asyncio.get_running_loop().time() < deadline, "the queue was never drained"
+        await asyncio.sleep(0.02)
+    async with db.read() as session:
+        page = await listing.list_inbox(
+            session, workspace_id, None, InboxFilter.from_query({"q": "pakke"})
+        )
+    assert [row.contact.handle for row in page.rows if row.contact] == ["mette@example"]

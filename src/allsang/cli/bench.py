@@ -10,6 +10,7 @@ import click
 
 # name -> module with ``run(quick: bool) -> {"metrics": {...}, "baseline": {...}}``
 BENCHMARKS: dict[str, str] = {
+    "inbox": "allsang.inbox.bench",
     "ingest": "allsang.ingest.bench",
     "listen": "allsang.listening.bench",
     "wall": "allsang.wall.bench",
@@ -20,9 +21,15 @@ BENCHMARKS: dict[str, str] = {
 @click.argument("name", type=click.Choice(sorted(BENCHMARKS)))
 @click.option("--quick", is_flag=True, help="Smaller sizes; finishes in under a minute.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def bench(name: str, quick: bool, as_json: bool) -> None:
+@click.option(
+    "--database-url",
+    default=None,
+    help="PostgreSQL server to also measure on, in a scratch database (inbox only).",
+)
+def bench(name: str, quick: bool, as_json: bool, database_url: str | None) -> None:
     """Run the benchmark NAME and report its figures beside the baseline from the same run."""
-    result: dict[str, Any] = importlib.import_module(BENCHMARKS[name]).run(quick=quick)
+    options: dict[str, Any] = {"database_url": database_url} if database_url else {}
+    result: dict[str, Any] = importlib.import_module(BENCHMARKS[name]).run(quick=quick, **options)
     result = {"benchmark": name, "quick": quick, **result}
     if as_json:
         click.echo(json.dumps(result))

@@ -27,8 +27,10 @@ stem in every supported language (stemmed here, with PyStemmer, on both engines)
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -353,23 +355,23 @@ async def _store(session: AsyncSession, dialect: str, sources: Iterable[_Source]
             ],
         )
         return
-    stored = await session.execute(
-        insert(InboxSearchDoc).returning(InboxSearchDoc.id, sort_by_parameter_order=True),
-        [
-            {
-                "workspace_id": s.workspace_id,
-                "conversation_id": s.conversation_id,
-                "message_id": s.message_id,
-                "lang": s.lang,
-                "intent": s.intent,
-            }
-            for s in sources
-        ],
-    )
-    rows = []
-    for (doc_id,), source in zip(stored.all(), sources, strict=True):
+    # SQLite has one writer at a time (this transaction began with BEGIN IMMEDIATE), so the
+    # ids after the current maximum are ours to give: no RETURNING round trip per row.
+    first = (await session.scalar(select(func.max(InboxSearchDoc.id)))) or 0
+    docs, terms_rows = [], []
+    for doc_id, source in enumerate(sources, start=first + 1):
         terms = plain_terms(source.text)
-        rows.append(
+        docs.append(
+            {
+                "id": doc_id,
+                "workspace_id": source.workspace_id,
+                "conversation_id": source.conversation_id,
+                "message_id": source.message_id,
+                "lang": source.lang,
+                "intent": source.intent,
+            }
+        )
+        terms_rows.append(
             {
                 "id": doc_id,
                 "stemmed": stemmed_text(terms, source.lang),
@@ -377,8 +379,15 @@ async def _store(session: AsyncSession, dialect: str, sources: Iterable[_Source]
             }
         )
     await session.execute(
+        text(
+            "INSERT INTO inbox_search_doc (id, workspace_id, conversation_id, message_id, lang, "
+            "intent) VALUES (:id, :workspace_id, :conversation_id, :message_id, :lang, :intent)"
+        ),
+        docs,
+    )
+    await session.execute(
         text("INSERT INTO inbox_search_fts (rowid, stemmed, plain) VALUES (:id, :stemmed, :plain)"),
-        rows,
+        terms_rows,
     )
 
 
@@ -398,16 +407,42 @@ async def reindex(db: Database) -> int:
     return await catch_up_all(db)
 
 
+class _Indexer:
+    """One background catch-up per database and process: ingest hands over and goes on."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.wanted = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    def poke(self) -> None:
+        self.wanted.set()
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._run(), name="inbox-search-index")
+
+    async def _run(self) -> None:
+        while self.wanted.is_set():
+            self.wanted.clear()
+            try:
+                await catch_up_all(self.db)
+            except Exception:  # the queue keeps the rows; the next catch-up indexes them
+                log.exception("indexing the inbox search after an ingest batch failed")
+
+
+_indexers: weakref.WeakKeyDictionary[Database, _Indexer] = weakref.WeakKeyDictionary()
+
+
 def commit_hook(db: Database) -> CommitHook:
     """An ingest ``on_commit`` hook: index what the batch queued (its messages, conversations
-    and contacts), so searches right after ingest need not do it."""
+    and contacts) in the background, so searches right after ingest need not do it and
+    ingest does not wait for it. Nothing depends on this for correctness: the queue is
+    durable and every search catches up first (:func:`ensure_current`)."""
+    indexer = _indexers.get(db)
+    if indexer is None:
+        indexer = _indexers[db] = _Indexer(db)
 
     async def hook(_channel: ChannelRef, message_ids: list[int]) -> None:
-        if not message_ids:
-            return
-        try:
-            await catch_up_all(db)
-        except Exception:  # the queue keeps the rows; the next catch-up indexes them
-            log.exception("indexing the inbox search after an ingest batch failed")
+        if message_ids:
+            indexer.poke()
 
     return hook
