@@ -173,3 +173,40 @@ async def test_the_inbox_marks_overdue_and_soon_due_conversations(
     assert listing.text.count('class="badge priority-high sla-due-soon"') == 1
     page = await editor.get(f"/inbox/{late_id}")
     assert "sla-breached" in page.text and "Reply due" in page.text
+
+
+async def test_a_message_posted_to_the_webhook_is_routed_with_the_listening_enrichment(
+    client_as: ClientFactory, runtime: Runtime, world: World
+) -> None:
+    from tests.web.test_messages_api import message, token
+
+    support = await _department(runtime, world)
+    async with runtime.db.write() as session:
+        session.add(
+            RoutingRule(
+                workspace_id=world.workspace.id,
+                name="Angry Swedes",
+                conditions={"languages": ["sv"], "sentiments": ["neg"]},
+                department_id=support,
+                person_id=world.people["editor"].id,
+                priority="urgent",
+            )
+        )
+    headers = await token(runtime, world.workspace.id)
+    admin = await client_as("admin")
+    angry = message("1", kind="dm", lang="sv", text="Det här är helt värdelöst, jag är så arg!")
+    calm = message("2", kind="dm", lang="sv", text="Tack för hjälpen igår, allt fungerar nu.")
+    calm["author"] = {"handle": "@bo@social.example", "name": "Bo"}
+    response = await admin.post("/api/v1/messages", json=[angry, calm], headers=headers)
+    assert response.json()["accepted"] == 2
+    async with runtime.db.read() as session:
+        routed = list(
+            (
+                await session.execute(
+                    select(
+                        Conversation.department_id, Conversation.assignee_id, Conversation.priority
+                    ).order_by(Conversation.id)
+                )
+            ).tuples()
+        )
+    assert routed == [(support, world.people["editor"].id, "urgent"), (None, None, "normal")]
