@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from allsang.db.models import Channel, Conversation, Department, Notification
+from allsang.db.models import Channel, Conversation, Department, Message, Notification
 from allsang.db.models.continuity import DutyShift
 from allsang.runtime import Runtime
 from tests.inbox.seed import seed
@@ -99,6 +99,41 @@ async def test_going_away_hands_conversations_to_the_deputy_and_coming_back_retu
         )
     assert row is not None and row.assignee_id == contributor_id
     assert notified is not None
+
+
+async def test_after_coming_back_a_person_sees_what_the_deputy_kept(
+    client_as: ClientFactory, runtime: Runtime, world: World
+) -> None:
+    seeded = await seed(runtime.db, world.workspace.id)
+    contributor_id, editor_id = world.people["contributor"].id, world.people["editor"].id
+    answered = seeded.conversations[1]
+    async with runtime.db.write() as session:
+        row = await session.get(Conversation, answered.id)
+        assert row is not None
+        row.assignee_id, row.status, row.subject = contributor_id, "open", "Försenad leverans"
+    contributor = await client_as("contributor")
+    await contributor.post(
+        "/continuity/away",
+        data={"deputy_id": str(editor_id), "ends": local(datetime.now(UTC) + timedelta(days=1))},
+    )
+    async with runtime.db.write() as session:
+        session.add(
+            Message(
+                workspace_id=world.workspace.id,
+                conversation_id=answered.id,
+                author_person_id=editor_id,
+                direction="note",
+                kind="comment",
+                text="Jag tar den här.",
+            )
+        )
+    page = await contributor.get("/continuity/away")
+    assert 'id="kept"' not in page.text
+    absence_id = page.text.split('action="/continuity/away/')[1].split("/")[0]
+    await contributor.post(f"/continuity/away/{absence_id}/end")
+    kept = (await contributor.get("/continuity/away")).text.split('id="kept"')[1].split("</ul>")[0]
+    assert f'href="/inbox/{answered.id}"' in kept
+    assert "Försenad leverans" in kept and "Editor Person" in kept
 
 
 async def test_an_absence_without_a_deputy_or_ending_before_it_starts_is_refused(

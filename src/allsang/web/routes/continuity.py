@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,7 @@ from allsang.authz import authorize
 from allsang.continuity import absence as absences
 from allsang.continuity import busfactor, reconnect, rota
 from allsang.continuity.service import announce
-from allsang.db.models import Channel, Department, Membership, Person, Workspace
+from allsang.db.models import Channel, Conversation, Department, Membership, Person, Workspace
 from allsang.db.models.continuity import Absence, DutyOverride, DutyRota, DutyShift, Handover
 from allsang.db.types import utcnow
 from allsang.web.errors import PageError
@@ -27,6 +27,8 @@ from allsang.web.timezones import TIMEZONES
 from allsang.web.viewer import Viewer, client_ip, require, runtime_of
 
 router = APIRouter(prefix="/continuity")
+
+KEPT_SHOWN_FOR = timedelta(days=14)
 
 
 def _weekdays() -> list[str]:
@@ -415,6 +417,25 @@ async def _away_page(
         ):
             bucket = counts.setdefault(absence_id, {})
             bucket[outcome or "open"] = bucket.get(outcome or "open", 0) + 1
+        # What the viewer's deputies kept after their recent absences, so they can take it back.
+        kept = list(
+            await session.execute(
+                select(Conversation.id, Conversation.subject, Handover.to_person_id)
+                .join(
+                    Handover,
+                    (Handover.object_id == Conversation.id) & (Handover.kind == "conversation"),
+                )
+                .join(Absence, Absence.id == Handover.absence_id)
+                .where(
+                    Absence.workspace_id == workspace_id,
+                    Absence.person_id == viewer.actor.person_id,
+                    Handover.outcome == "kept",
+                    Handover.settled_at >= now - KEPT_SHOWN_FOR,
+                )
+                .order_by(Handover.settled_at.desc(), Conversation.id)
+                .limit(50)
+            )
+        )
     return render(
         request,
         "continuity/away.html",
@@ -422,6 +443,7 @@ async def _away_page(
             "absences": rows,
             "names": names,
             "counts": counts,
+            "kept": kept,
             "people": people,
             "error": error,
             "form": form or {"starts": _input_value(now), "ends": "", "deputy_id": "", "note": ""},
