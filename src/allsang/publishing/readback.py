@@ -34,8 +34,8 @@ _BREAK = re.compile(r"<br\s*/?>|</p>\s*<p[^>]*>", re.IGNORECASE)
 
 
 def comparable(text: str) -> str:
-    """Text with HTML removed and whitespace collapsed, for comparing what was sent with what
-    the network shows."""
+    """A status's HTML as plain text with whitespace collapsed, to compare with the plain text
+    that was sent (whitespace collapsed too)."""
     text = _BREAK.sub(" ", text)
     text = html.unescape(_TAG.sub("", text))
     return " ".join(text.split())
@@ -56,7 +56,7 @@ async def mastodon(
     base = instance_url(str(context.config.get("instance") or ""))
     token = MastodonCredentials.from_dict(context.credentials).access_token
     headers = {"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT}
-    wanted = comparable(text)
+    wanted = " ".join(text.split())
     try:
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30.0) as http:
             me = await http.get("/api/v1/accounts/verify_credentials")
@@ -87,7 +87,40 @@ async def mastodon(
     return None
 
 
-READERS: dict[str, Reader] = {"mastodon": mastodon}
+async def bluesky(
+    context: ChannelContext, text: str, since: datetime, known: frozenset[str]
+) -> Sent | None:
+    """Look through the account's newest posts (``app.bsky.feed.getAuthorFeed``, one page, no
+    reposts) for ``text`` created at or after ``since`` minus :data:`CLOCK_SKEW`."""
+    from allsang.connectors import registry
+    from allsang.connectors.bluesky.normalise import web_url
+
+    connector: Any = registry.connector_class("bluesky")(context)  # type: ignore[call-arg]
+    credentials = connector.xrpc.credentials
+    actor = credentials.handle if credentials is not None else context.account.lstrip("@")
+    try:
+        feed = await connector.xrpc.query(
+            "app.bsky.feed.getAuthorFeed",
+            {"actor": actor, "limit": PAGE, "filter": "posts_no_replies"},
+        )
+    finally:
+        await connector.close()
+    wanted = " ".join(text.split())
+    for item in feed.get("feed") or []:
+        post = item.get("post") or {}
+        uri = str(post.get("uri") or "")
+        record = post.get("record") or {}
+        if item.get("reason") or not uri or uri in known:
+            continue  # a repost, or a post another delivery owns
+        created = _created({"created_at": record.get("createdAt") or post.get("indexedAt")})
+        if created is not None and created < since - CLOCK_SKEW:
+            continue
+        if " ".join(str(record.get("text") or "").split()) == wanted:
+            return Sent(external_id=uri, url=web_url(uri), created_at=created)
+    return None
+
+
+READERS: dict[str, Reader] = {"mastodon": mastodon, "bluesky": bluesky}
 
 # How long a network remembers an idempotency key: within it, sending again with the same key
 # cannot make a second post (Mastodon keeps Idempotency-Key for one hour; a margin is kept).
