@@ -328,3 +328,14 @@ async def test_comments_filters_and_resolving_an_unknown_outcome(
             session, room.actor("editor"), delivery.id, url="https://fake.example/@acme/1"
         )
     assert await _status(runtime, room, post_id) == "published"
+
+
+async def test_publishing_now_works_in_the_repeated_autumn_hour(
+    runtime: Runtime, room: Newsroom
+) -> None:
+    second_0230 = datetime(2026, 10, 25, 1, 30, tzinfo=UTC)  # 02:30 CET, the second time
+    post_id = await _draft(runtime, room, "editor")
+    async with runtime.db.write() as session:
+        post = await service.publish_now(session, room.actor("editor"), post_id, now=second_0230)
+        assert post.scheduled_at == second_0230
+        assert post.planned_local == "2026-10-25T02:30:00"

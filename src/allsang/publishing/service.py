@@ -680,6 +680,7 @@ async def schedule(
     post_id: int,
     *,
     local_time: datetime | None = None,
+    at: datetime | None = None,
     timezone: str | None = None,
     next_free_slot: bool = False,
     recurrence: str | None = None,
@@ -687,17 +688,20 @@ async def schedule(
     on_fold: FoldPolicy = "raise",
     now: datetime | None = None,
 ) -> Post:
-    """approved → scheduled (``post.schedule``). Either at ``local_time`` (naive) in
-    ``timezone`` (default: the post's planning zone, which starts as the workspace's), or with
-    ``next_free_slot`` at each channel's next queue slot not taken by another delivery.
-    ``recurrence`` (an RRULE) repeats the post from ``local_time``; occurrences are expanded up
-    to :data:`HORIZON` ahead. A draft of an actor exempt from approval is approved on the way;
-    anyone else's unapproved post raises ApprovalRequired. The time must be in the future."""
+    """approved → scheduled (``post.schedule``). Exactly one of: ``local_time`` (naive) in
+    ``timezone`` (default: the post's planning zone, which starts as the workspace's); ``at``,
+    an aware instant (no DST question arises); or ``next_free_slot``, each channel's next queue
+    slot not taken by another delivery. ``recurrence`` (an RRULE) repeats the post from the
+    given time, in local time; occurrences are expanded up to :data:`HORIZON` ahead. A draft
+    of an actor exempt from approval is approved on the way; anyone else's unapproved post
+    raises ApprovalRequired. The time must not be in the past."""
     now = now or utcnow()
     post = await _post(session, actor, post_id, "post.schedule")
-    if (local_time is None) == (not next_free_slot):
+    if (local_time is not None) + (at is not None) + bool(next_free_slot) != 1:
         raise InvalidPost("give either a time or the next free queue slot")
-    if recurrence and local_time is None:
+    if at is not None and at.tzinfo is None:
+        raise ValueError("at must be timezone-aware; use local_time for wall-clock times")
+    if recurrence and next_free_slot:
         raise InvalidPost("a recurring post needs a start time")
     variants = await _require_content(session, post)
     await _require_publishable(session, variants)
@@ -705,8 +709,10 @@ async def schedule(
     timezone = timezone or post.timezone
     zone(timezone)
     dues: dict[int, list[datetime]] = {}
+    if at is not None:
+        local_time = to_local(at, timezone)
     if local_time is not None:
-        first = to_utc(local_time, timezone, on_gap=on_gap, on_fold=on_fold)
+        first = at or to_utc(local_time, timezone, on_gap=on_gap, on_fold=on_fold)
         if first <= now - timedelta(minutes=1):
             raise InvalidPost("the time is in the past")
         instants = [first]
@@ -729,7 +735,7 @@ async def schedule(
             await _add_delivery(session, post, variant, due)
     post.timezone = timezone
     post.scheduled_at = min(min(d) for d in dues.values())
-    if local_time is None:
+    if next_free_slot:
         post.planned_local = to_local(post.scheduled_at, timezone).isoformat()
     _set_status(
         session,
@@ -748,10 +754,7 @@ async def publish_now(
 ) -> Post:
     """Schedule an approved post for right now (same rules as :func:`schedule`)."""
     now = (now or utcnow()).replace(microsecond=0)
-    post = await _post(session, actor, post_id, "post.schedule")
-    return await schedule(
-        session, actor, post.id, local_time=to_local(now, post.timezone), on_fold="earlier", now=now
-    )
+    return await schedule(session, actor, post_id, at=now, now=now)
 
 
 async def extend_recurrences(session: AsyncSession, *, now: datetime | None = None) -> int:
