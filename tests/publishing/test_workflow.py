@@ -221,17 +221,19 @@ async def test_a_time_in_the_past_and_a_post_without_channels_are_refused(
 ) -> None:
     post_id = await _draft(runtime, room, "editor")
     async with runtime.db.write() as session:
-        with pytest.raises(InvalidPost):
+        with pytest.raises(InvalidPost) as past:
             await service.schedule(
                 session, room.actor("editor"), post_id, local_time=datetime(2026, 3, 1, 9), now=NOW
             )
+    assert past.value.code == "past"
     async with runtime.db.write() as session:
         empty = await service.create_draft(session, room.actor("editor"), body="Ingen kanal")
     async with runtime.db.write() as session:
-        with pytest.raises(InvalidPost):
+        with pytest.raises(InvalidPost) as no_channel:
             await service.schedule(
                 session, room.actor("editor"), empty.id, local_time=LATER, now=NOW
             )
+    assert no_channel.value.code == "no_channel"
 
 
 async def test_the_next_free_queue_slot_skips_taken_slots(runtime: Runtime, room: Newsroom) -> None:

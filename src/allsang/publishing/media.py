@@ -82,11 +82,13 @@ async def store_media(
             raise NotFound(f"no post {post_id}")
     found = sniff(content)
     if found is None:
-        raise InvalidPost("only PNG, JPEG, GIF, WebP or AVIF images and MP4 videos can be posted")
+        raise InvalidPost(
+            "only PNG, JPEG, GIF, WebP or AVIF images and MP4 videos can be posted", "file_type"
+        )
     content_type, kind = found
     limit = MAX_VIDEO_BYTES if kind == "video" else MAX_IMAGE_BYTES
     if len(content) > limit:
-        raise InvalidPost(f"the file is larger than {limit // (1024 * 1024)} MB")
+        raise InvalidPost(f"the file is larger than {limit // (1024 * 1024)} MB", "file_size")
     digest = hashlib.sha256(content).hexdigest()
     relative = f"{digest[:2]}/{digest}"
     _write(data_dir / "post-media" / relative, content)
@@ -178,4 +180,6 @@ async def check_alt_text(session: AsyncSession, post: Post) -> None:
         )
     ).all()
     if missing:
-        raise InvalidPost("describe every image or video (alt text) before it is published")
+        raise InvalidPost(
+            "describe every image or video (alt text) before it is published", "alt_text"
+        )

@@ -199,7 +199,7 @@ async def _set_variants(
 def _clean_body(body: str) -> str:
     body = (body or "").strip()
     if len(body) > MAX_BODY:
-        raise InvalidPost(f"a post has at most {MAX_BODY} characters")
+        raise InvalidPost(f"a post has at most {MAX_BODY} characters", "too_long")
     return body
 
 
@@ -447,7 +447,7 @@ async def reject(session: AsyncSession, actor: Actor, post_id: int, note: str) -
     if post.status != "in_review":
         raise IllegalTransition(post.status, "draft")
     if not note.strip():
-        raise InvalidPost("say why the post is rejected")
+        raise InvalidPost("say why the post is rejected", "note_required")
     _, steps = await chain_for(session, post.workspace_id, post.department_id)
     step = steps[min(post.approval_step, len(steps) - 1)]
     if not may_decide(actor, post, step):
@@ -567,10 +567,10 @@ async def _require_content(session: AsyncSession, post: Post) -> list[PostVarian
         await session.scalars(select(PostVariant).where(PostVariant.post_id == post.id))
     ).all()
     if not variants:
-        raise InvalidPost("choose at least one channel")
+        raise InvalidPost("choose at least one channel", "no_channel")
     for variant in variants:
         if not (variant.text or post.body).strip():
-            raise InvalidPost("the post has no text")
+            raise InvalidPost("the post has no text", "no_text")
     await media.check_alt_text(session, post)
     return list(variants)
 
@@ -582,7 +582,7 @@ async def _require_publishable(session: AsyncSession, variants: Sequence[PostVar
         if variant.media_ids:
             channel = await session.get(Channel, variant.channel_id)
             network = channel.network if channel else "?"
-            raise InvalidPost(f"{network} channels cannot publish images or videos yet")
+            raise InvalidPost(f"{network} channels cannot publish images or videos yet", "media")
 
 
 def variant_text(post: Post, variant: PostVariant) -> str:
@@ -607,14 +607,14 @@ async def free_slot(session: AsyncSession, channel_id: int, after: datetime) -> 
         await session.scalars(select(QueueSlot).where(QueueSlot.channel_id == channel_id))
     ).all()
     if not slots:
-        raise InvalidPost("the channel has no queue times; choose a time instead")
+        raise InvalidPost("the channel has no queue times; choose a time instead", "no_slots")
     taken = await _taken(session, channel_id, after)
     for instant in weekly_slots(
         ((s.weekday, s.minute, s.timezone) for s in slots), after=after, days=366
     ):
         if instant not in taken:
             return instant
-    raise InvalidPost("the channel's queue is full for the coming year")
+    raise InvalidPost("the channel's queue is full for the coming year", "no_slots")
 
 
 def _new_key(post: Post, channel_id: int) -> str:
@@ -714,7 +714,7 @@ async def schedule(
     if local_time is not None:
         first = at or to_utc(local_time, timezone, on_gap=on_gap, on_fold=on_fold)
         if first <= now - timedelta(minutes=1):
-            raise InvalidPost("the time is in the past")
+            raise InvalidPost("the time is in the past", "past")
         instants = [first]
         if recurrence:
             instants += occurrences(
