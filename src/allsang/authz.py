@@ -93,6 +93,8 @@ ACTIONS: dict[str, str] = {
     "advocacy.share": "viewer",
     "advocacy.manage": "editor",
     # Analytics.
+    "analytics.view": "viewer",
+    "analytics.manage": "admin",
 }
 
 

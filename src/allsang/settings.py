@@ -115,6 +115,18 @@ class Settings(BaseSettings):
         description="Let server-side fetches (wall images, link previews) reach private and "
         "loopback addresses, for intranet installs; link-local stays refused.",
     )
+    smtp_host: str = Field(
+        default="", description="SMTP server for the app's own e-mail (analytics reports)."
+    )
+    smtp_port: int = Field(default=587, description="Port of the SMTP server.")
+    smtp_username: str = Field(default="", description="SMTP login; empty: no login.")
+    smtp_password: str = Field(default="", description="SMTP password.")
+    smtp_tls: Literal["starttls", "tls", "none"] = Field(
+        default="starttls", description="starttls (port 587), tls (implicit, 465) or none."
+    )
+    smtp_from: str = Field(
+        default="", description="Sender address of the app's e-mail, e.g. allsang@example.org."
+    )
 
     @classmethod
     def settings_customise_sources(

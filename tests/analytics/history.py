@@ -33,11 +33,14 @@ class World:
     contacts: dict[str, Contact] = field(default_factory=dict)
 
 
-async def world(session: AsyncSession, timezone: str = "Europe/Stockholm") -> World:
+async def world(
+    session: AsyncSession, timezone: str = "Europe/Stockholm", workspace: Workspace | None = None
+) -> World:
     n = next(_ids)
-    workspace = Workspace(slug=f"w{n}", name="Kommun", timezone=timezone)
-    session.add(workspace)
-    await session.flush()
+    if workspace is None:
+        workspace = Workspace(slug=f"w{n}", name="Kommun", timezone=timezone)
+        session.add(workspace)
+        await session.flush()
     support = Department(workspace_id=workspace.id, name="Support")
     press = Department(workspace_id=workspace.id, name="Press")
     anna = Person(email=f"anna{n}@example.org", name="Anna")
@@ -147,7 +150,7 @@ def at(day: int, hour: int, minute: int = 0, month: int = 3) -> datetime:
     return datetime(2026, month, day, hour, minute, tzinfo=UTC)
 
 
-async def known_history(session: AsyncSession) -> World:
+async def known_history(session: AsyncSession, workspace: Workspace | None = None) -> World:
     """The history of docs/metrics.md's worked example (Monday 2 March 2026, UTC times):
 
     1. question 09:00, Anna answers 09:30 (1,800 s);
@@ -156,7 +159,7 @@ async def known_history(session: AsyncSession) -> World:
     4. a direct e-mail 12:00, Anna answers 13:00 (3,600 s), asked again 13:10, answered 13:20;
     5. three broadcasts (two by Anna on Mastodon, one by Ola by e-mail).
     """
-    w = await world(session)
+    w = await world(session, workspace=workspace)
     m, e, anna, ola = w.mastodon, w.mail, w.anna, w.ola
     await conversation(
         session,

@@ -54,6 +54,8 @@ from allsang.db.models.analytics import (
     AnalyticsVoiceDay,
 )
 from allsang.db.types import utcnow
+from allsang.ingest.pipeline import ChannelRef, CommitHook
+from allsang.jobs import enqueue
 from allsang.listening import store
 from allsang.listening.query import QuerySet, compile_queries
 from allsang.routing.hours import ALWAYS_OPEN, BusinessHours, hours_for_department
@@ -519,3 +521,33 @@ async def rebuild(db: Database, workspace_id: int, *, now: datetime | None = Non
                 session, ctx, [day + timedelta(days=n) for n in range((until - day).days + 1)]
             )
         day = until + timedelta(days=1)
+
+
+# --- after ingest -------------------------------------------------------------------------------
+
+# Commits within this many seconds share one refresh job (the idempotency key's time slot).
+HOOK_SLOT_SECONDS = 5
+
+
+def commit_hook(db: Database) -> CommitHook:
+    """An ingest ``on_commit`` hook that queues a refresh of the batch's workspace.
+
+    Queuing is cheap (one INSERT … ON CONFLICT DO NOTHING); the counting happens in a worker.
+    Should this process die before the hook runs, the batch is still counted: the refresh
+    reads from its watermark, and the cron schedule runs it every minute.
+    """
+
+    async def hook(channel: ChannelRef, message_ids: list[int]) -> None:
+        if not message_ids:
+            return
+        slot = int(utcnow().timestamp()) // HOOK_SLOT_SECONDS
+        async with db.write() as session:
+            await enqueue(
+                session,
+                JOB_KIND,
+                {"workspace_id": channel.workspace_id},
+                idempotency_key=f"analytics.refresh:{channel.workspace_id}:{slot}",
+                workspace_id=channel.workspace_id,
+            )
+
+    return hook

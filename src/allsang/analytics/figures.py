@@ -68,6 +68,7 @@ class Table:
     columns: list[Column]
     rows: list[list[Any]] = field(default_factory=list)
     chart: str | None = None
+    series: list[str] = field(default_factory=list)  # column keys charted; [] = every number
     marks: list[str] = field(default_factory=list)  # x values to mark (spikes)
 
 
@@ -263,7 +264,9 @@ async def build_report(session: AsyncSession, workspace_id: int, f: Filters) -> 
         ("response_person", N_("Response by person"), "person_id"),
     ):
         rows = await _dialogue(session, workspace_id, f, dimension, names[dimension])
-        tables.append(Table(key, title, list(_DIALOGUE_COLUMNS), rows, chart="bar"))
+        tables.append(
+            Table(key, title, list(_DIALOGUE_COLUMNS), rows, chart="bar", series=["score"])
+        )
     tables.append(await _daily(session, workspace_id, f))
     tables.append(await _sentiment(session, workspace_id, f))
     tables.extend(await _listening(session, workspace_id, f))
@@ -332,6 +335,7 @@ async def _sentiment(session: AsyncSession, workspace_id: int, f: Filters) -> Ta
         ],
         rows,
         chart="line",
+        series=["positive", "neutral", "negative"],
     )
 
 
@@ -386,6 +390,7 @@ async def _listening(session: AsyncSession, workspace_id: int, f: Filters) -> li
             for qid, n in sorted(totals.items(), key=lambda kv: -kv[1])
         ],
         chart="bar",
+        series=["share"],
     )
     return [volume, share]
 
@@ -447,6 +452,7 @@ async def _languages(session: AsyncSession, workspace_id: int, f: Filters) -> Ta
         ],
         [[lang or "?", int(n or 0), ratio(int(n or 0), grand)] for lang, n in counts],
         chart="bar",
+        series=["messages"],
     )
 
 
@@ -514,7 +520,8 @@ async def _spread(
             ]
             for k, counts in sorted(per.items(), key=lambda kv: names[dimension].get(kv[0], ""))
         ]
-        tables.append(Table(key, title, _spread_columns("name", N_("Name"), "text"), rows, "bar"))
+        columns = _spread_columns("name", N_("Name"), "text")
+        tables.append(Table(key, title, columns, rows, "bar", series=["people"]))
     weekly: dict[date, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     for day, person, n in await session.execute(
         select(d.day, d.person_id, func.sum(active))
@@ -537,7 +544,14 @@ async def _spread(
         )
     columns = _spread_columns("week", N_("Week"), "date")
     tables.append(
-        Table("spread_trend", N_("Contributor spread per week"), columns, trend_rows, "line")
+        Table(
+            "spread_trend",
+            N_("Contributor spread per week"),
+            columns,
+            trend_rows,
+            "line",
+            series=["people"],
+        )
     )
     return tables
 

@@ -3,6 +3,7 @@ live hints to the inboxes, and new posts to the walls."""
 
 from __future__ import annotations
 
+from allsang.analytics.aggregate import commit_hook as analytics_commit_hook
 from allsang.inbox.search import commit_hook as search_commit_hook
 from allsang.inbox.snooze import commit_hook as snooze_commit_hook
 from allsang.ingest.pipeline import CommitHook
@@ -19,4 +20,5 @@ def commit_hooks(runtime: Runtime) -> list[CommitHook]:
         live_commit_hook(runtime.db, broadcast),
         wall_commit_hook(runtime.db, broadcast),
         snooze_commit_hook(runtime.db, broadcast),
+        analytics_commit_hook(runtime.db),
     ]

@@ -14,6 +14,7 @@ from allsang.web.errors import install_error_handlers
 from allsang.web.metrics import Metrics, MetricsMiddleware, RouteTemplates
 from allsang.web.routes import (
     admin,
+    analytics,
     alerts,
     api,
     auth,
@@ -77,6 +78,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         quarantine,
         listening,
         walls,
+        analytics,
         publishing,
         calendar,
         display,
