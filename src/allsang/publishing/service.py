@@ -79,6 +79,7 @@ HORIZON = timedelta(days=60)
 MAX_BODY = 20_000
 # The default chain when a department and the workspace have none: one editor approves.
 DEFAULT_STEP_ROLE = "editor"
+SCHEDULER = Actor(kind="system", label="scheduler")
 
 
 @dataclass(frozen=True, slots=True)
@@ -789,7 +790,7 @@ async def extend_recurrences(session: AsyncSession, *, now: datetime | None = No
                 added += 1
         post.recurrence_until = until
         if instants and post.status == "published":
-            post.status = "scheduled"
+            _set_status(session, SCHEDULER, post, "scheduled", reason="next occurrences")
     return added
 
 
