@@ -12,6 +12,9 @@ Every area whose work belongs to a person registers one provider::
 * ``hand_over(session, absence)`` moves everything of ``absence.person_id`` that is still
   pending to ``absence.deputy_id`` inside the caller's transaction, and returns one
   :class:`HandedOver` per moved object (its id, and whatever ``give_back`` needs to know).
+  It runs when the absence starts and again at every sweep while it lasts (to catch work given
+  to the person meanwhile), so it must move only what the person still has; an object returned
+  twice is recorded once.
 * ``give_back(session, absence, handover)`` runs when the person returns, once per
   :class:`~allsang.db.models.continuity.Handover` row of that kind still open. It gives the
   object back and returns True, or leaves it with whoever has it now and returns False when
