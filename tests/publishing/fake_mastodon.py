@@ -6,7 +6,8 @@ status, as Mastodon does for an hour), ``GET /api/v1/accounts/verify_credentials
 Hooks let tests stop the world at a chosen point: ``on_receive`` runs when a post arrives,
 before the instance accepts it (returning False drops it); ``on_accepted`` after it is
 stored, before the answer is sent.
-``refuse`` holds HTTP statuses to answer the next posts with instead of accepting them.
+``refuse`` holds HTTP statuses to answer the next posts with instead of accepting them,
+``refuse_reads`` the same for the next account-statuses reads.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class FakeMastodon:
         self.keys: dict[str, str] = {}
         self.requests: list[dict[str, Any]] = []
         self.refuse: list[int] = []
+        self.refuse_reads: list[int] = []
         self.on_receive: Callable[[], bool] | None = None
         self.on_accepted: Callable[[], None] | None = None
         self._lock = threading.Lock()
@@ -119,6 +121,9 @@ class FakeMastodon:
         return self._json({k: v for k, v in status.items() if not k.startswith("_")})
 
     def _list(self, request: Request) -> Response:
+        if self.refuse_reads:
+            code = self.refuse_reads.pop(0)
+            return self._json({"error": f"refused with {code}"}, code)
         newest = [
             {k: v for k, v in s.items() if not k.startswith("_")} for s in reversed(self.statuses)
         ]

@@ -207,3 +207,18 @@ async def test_a_delivery_whose_job_died_mid_send_becomes_outcome_unknown(
         post = await service.get_post(session, newsroom.actor("viewer"), delivery.post_id)
     assert post.status == "outcome_unknown"
     assert fake.requests == []
+
+
+async def test_a_failing_read_back_is_tried_again_and_never_replaced_by_a_blind_send(
+    runtime: Runtime, newsroom: Newsroom, fake: FakeMastodon
+) -> None:
+    delivery_id = await _scheduled(runtime, newsroom)
+    await _interrupted(runtime, delivery_id, datetime.now(UTC) - timedelta(hours=2))
+    fake.refuse_reads += [503, 503]
+    with pytest.raises(engine.RetryLater):
+        await engine.deliver(runtime, delivery_id)
+    assert (await _delivery(runtime, delivery_id)).state == "publishing"
+    assert await engine.deliver(runtime, delivery_id, last_attempt=True) == "outcome_unknown"
+    reason = (await _delivery(runtime, delivery_id)).unknown_reason or ""
+    assert "reading the network back failed" in reason
+    assert fake.requests == []

@@ -42,6 +42,7 @@ from allsang.connectors.base import (
     Publishing,
     RateLimited,
     Sent,
+    TransientError,
 )
 from allsang.db.models import Channel
 from allsang.db.models.publishing import Post, PostDelivery
@@ -98,7 +99,7 @@ async def deliver(
     except ConnectorError as exc:
         return await _finish(runtime, claim, "failed", error=str(exc))
     if claim.resumed:
-        verdict = await _resume(runtime, claim, now())
+        verdict = await _resume(runtime, claim, now(), last_attempt=last_attempt)
         if verdict is not None:
             return verdict
     try:
@@ -172,9 +173,12 @@ async def _claim(runtime: Runtime, delivery_id: int, now: datetime) -> Claim | N
         )
 
 
-async def _resume(runtime: Runtime, claim: Claim, now: datetime) -> str | None:
+async def _resume(
+    runtime: Runtime, claim: Claim, now: datetime, *, last_attempt: bool
+) -> str | None:
     """Find out what an earlier attempt did. Returns the final state, or None to send again
-    (only where the network's idempotency key makes that safe)."""
+    (only where the network's idempotency key makes that safe). A read-back that fails for a
+    passing reason is tried again on the job's next attempt."""
     reader = READERS.get(claim.network)
     window = IDEMPOTENCY_WINDOWS.get(claim.network)
     key_alive = window is not None and now - claim.started_at < window
@@ -183,6 +187,11 @@ async def _resume(runtime: Runtime, claim: Claim, now: datetime) -> str | None:
         try:
             known = await _known_ids(runtime, claim)
             found = await reader(claim.context, claim.text, claim.started_at, known)
+        except TransientError as exc:
+            if not key_alive and not last_attempt:
+                await _note_error(runtime, claim, f"reading the network back failed: {exc}")
+                raise RetryLater(str(exc)) from exc
+            found, problem = None, f"reading the network back failed ({exc})"
         except ConnectorError as exc:
             found, problem = None, f"reading the network back failed ({exc})"
         if found is not None:
