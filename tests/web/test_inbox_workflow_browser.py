@@ -162,7 +162,12 @@ def test_a_saved_reply_is_inserted_with_the_keyboard_and_counted(
         expect(contributor.locator("#reply-count")).to_have_text("1 characters too many")
         expect(contributor.locator("#reply-count.over")).to_have_count(1)
         problems = _serious_violations(contributor)
-        contributor.goto(f"{server}/inbox/settings/saved-replies")
+        editor = _log_in(browser, server, "editor@acme.test")
+        editor.goto(f"{server}/inbox/settings/saved-replies")
+        expect(editor.get_by_label("Reply text").first).to_have_value(
+            "Hej {contact_name}! Vi har öppet 10–14. /{agent_first_name}"
+        )
+        problems += _serious_violations(editor)
         browser.close()
     assert problems == []
 

@@ -145,6 +145,9 @@ async def seed_demo(runtime: Runtime) -> list[DemoLogin]:
         from allsang.demo.routing import seed_routing
 
         await seed_routing(session, workspace, departments)
+        from allsang.demo.inbox_workflow import seed_inbox_workflow
+
+        await seed_inbox_workflow(session, workspace, departments)
     return logins
 
 
