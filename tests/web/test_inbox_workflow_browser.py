@@ -211,3 +211,38 @@ def test_a_snoozed_conversation_comes_back_and_tells_its_assignee(
         expect(editor.locator("#current-status")).to_have_text("Open")
         browser.close()
     assert problems == []
+
+
+SAMPLES = [
+    "Hej! Var kan jag hitta öppettiderna i jul?",
+    "Läs mer: https://example.com/" + "a" * 200 + " och http://x.se/?q=1.",
+    "👩‍👩‍👧 familj, e\u0301 och 👍🏽",
+    "@anna@social.example tack!",
+    "例えば日本語のテキスト",
+    "",
+]
+
+
+def test_the_browser_counts_like_the_server(
+    served: tuple[str, int, FakeMastodon],  # noqa: F811
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from allsang.connectors import limits
+
+    server, conversation_id, _fake = served
+    expected = {
+        counting: [limits.length(limits.Rule("n", 1, counting), text) for text in SAMPLES]  # type: ignore[arg-type]
+        for counting in ("mastodon", "graphemes", "x")
+    }
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = _log_in(browser, server, "contributor@acme.test")
+        page.goto(f"{server}/inbox/{conversation_id}")
+        counted = page.evaluate(
+            """(samples) => Object.fromEntries(["mastodon", "graphemes", "x"].map(
+                (c) => [c, samples.map((t) => window.AllsangLimits.count(t, c, 23))]))""",
+            SAMPLES,
+        )
+        browser.close()
+    assert counted == expected

@@ -36,6 +36,7 @@
       return clusters(text).length;
     }
     if (counting === "x") {
+      text = text.normalize("NFC");  // as twitter-text does before weighing
       var urls = 0;
       text = text.replace(URL, function () { urls += 1; return ""; });
       return clusters(text).reduce(function (sum, c) { return sum + weight(c); }, urls * urlLength);
