@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from icalendar import Calendar
+from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 
 from allsang.db.models import Channel, Job
@@ -117,3 +118,64 @@ async def test_a_post_goes_from_draft_to_the_calendar_and_the_feed(
     report = await editor.get("/advocacy/shares")
     assert "Viewer Person" in report.text
     assert (await contributor.get("/advocacy/shares")).status_code == 403
+
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+
+
+async def test_an_image_needs_alt_text_and_is_served_safely(
+    runtime: Runtime, world: World, client_as: ClientFactory
+) -> None:
+    channel_id, _own_id, _campaign_id = await _setup(runtime, world)
+    contributor = await client_as("contributor")
+    created = await contributor.post(
+        "/publish/new", data={"body": "Photos from the fair", "channel": str(channel_id)}
+    )
+    post_url = created.headers["location"].split("?")[0]
+    uploaded = await contributor.post(
+        f"{post_url}/media", files={"file": ("fair.png", PNG, "image/png")}, data={"alt": ""}
+    )
+    assert uploaded.status_code == 303, uploaded.text
+    assert "problem" not in uploaded.headers["location"], uploaded.headers["location"]
+    page = await contributor.get(post_url)
+    assert "Describe the image for people who cannot see it." in page.text
+    media_id = re.search(r'/publish/media/(\d+)"', page.text).group(1)
+    # Submitting for review is refused while the image has no alt text.
+    refused = await contributor.post(f"{post_url}/submit")
+    assert "problem=" in refused.headers["location"]
+    await contributor.post(f"{post_url}/media/{media_id}", data={"alt": "A crowd at the fair"})
+    page = await contributor.get(post_url)
+    assert 'alt="A crowd at the fair"' in page.text
+    served = await contributor.get(f"/publish/media/{media_id}")
+    assert served.content == PNG and served.headers["content-type"] == "image/png"
+    assert served.headers["x-content-type-options"] == "nosniff"
+    # A script disguised as an image is refused.
+    bad = await contributor.post(
+        f"{post_url}/media",
+        files={"file": ("x.png", b"<svg onload=alert(1)>", "image/png")},
+        data={"alt": "x"},
+    )
+    assert "problem=media" in bad.headers["location"]
+
+
+async def test_a_link_preview_reads_the_pages_opengraph_tags_escaped(
+    runtime: Runtime, world: World, client_as: ClientFactory, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/fair").respond_with_data(
+        '<html><head><meta property="og:title" content="Spring &amp; fair">'
+        '<meta property="og:description" content="<script>alert(1)</script>">'
+        "<title>ignored</title></head></html>",
+        content_type="text/html; charset=utf-8",
+    )
+    runtime.settings.fetch_allow_private_networks = True
+    contributor = await client_as("contributor")
+    url = httpserver.url_for("/fair")
+    card = await contributor.get("/publish/link-preview", params={"text": f"See {url}."})
+    assert "<strong>Spring &amp; fair</strong>" in card.text
+    assert "&lt;script&gt;" in card.text and "<script>" not in card.text
+    runtime.settings.fetch_allow_private_networks = False
+    blocked = await contributor.get("/publish/link-preview", params={"text": f"See {url}"})
+    assert "could not be previewed" in blocked.text

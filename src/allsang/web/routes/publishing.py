@@ -8,22 +8,24 @@ the service's errors into messages for people.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
+from html.parser import HTMLParser
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
-from starlette.datastructures import FormData
-from starlette.responses import Response
+from starlette.datastructures import FormData, UploadFile
+from starlette.responses import FileResponse, Response
 
-from allsang import i18n
+from allsang import i18n, safefetch
 from allsang.connectors import limits
-from allsang.db.models import Channel, Department, Person
+from allsang.db.models import Channel, Department, Person, Workspace
 from allsang.db.models.calendar import ChannelOwner
-from allsang.db.models.publishing import Post
-from allsang.publishing import service
+from allsang.db.models.publishing import Post, PostMedia
+from allsang.publishing import media, service
 from allsang.publishing.calendar import campaigns as list_campaigns
 from allsang.publishing.states import (
     ApprovalRequired,
@@ -50,6 +52,9 @@ PROBLEMS = {
     "fold": i18n.N_("That time happens twice: the clocks go back then. Choose another time."),
     "past": i18n.N_("The time is in the past."),
     "slots": i18n.N_("A channel has no queue times; choose a time instead."),
+    "media": i18n.N_(
+        "Upload a PNG, JPEG, GIF, WebP or AVIF image or an MP4 video (images up to 8 MB)."
+    ),
 }
 
 
@@ -177,6 +182,7 @@ async def _compose(
         "step": None,
         "may_decide": False,
         "people": {},
+        "media_rows": [],
     }
     async with runtime_of(request).db.read() as session:
         departments = (
@@ -194,6 +200,7 @@ async def _compose(
             context["comments"] = await service.comments(session, viewer.actor, post.id)
             context["approvals"] = await service.approvals(session, viewer.actor, post.id)
             context["deliveries"] = await service.deliveries(session, viewer.actor, post.id)
+            context["media_rows"] = await _post_media(session, viewer, post)
             step = await service.current_step(session, post) if post.status == "in_review" else None
             context["step"] = step
             context["may_decide"] = step is not None and service.may_decide(
@@ -210,6 +217,8 @@ async def _compose(
                     )
                 ).all()
             )
+        workspace = await session.get(Workspace, workspace_id)
+    publishing_settings = ((workspace.settings or {}) if workspace else {}).get("publishing") or {}
     zone_name = i18n.current_timezone()
     own = post is None or (viewer.actor.person_id == post.author_id)
     return render(
@@ -222,6 +231,7 @@ async def _compose(
             "campaigns": campaigns,
             "zone_name": zone_name,
             "problem": problem,
+            "alt_required": publishing_settings.get("alt_text_required", True) is not False,
             "status_labels": labels(STATUS_LABELS),
             "local": lambda instant: to_local(instant, zone_name),
             "may_edit": post is None
@@ -282,7 +292,7 @@ async def _load(request: Request, viewer: Viewer, post_id: int) -> Post:
         raise PageError(404, i18n.gettext("There is no such post.")) from None
 
 
-@router.get("/{post_id}")
+@router.get("/{post_id:int}")
 async def show_post(
     request: Request, post_id: int, viewer: Annotated[Viewer, Depends(require("post.view"))]
 ) -> Response:
@@ -296,7 +306,7 @@ async def show_post(
     )
 
 
-@router.post("/{post_id}")
+@router.post("/{post_id:int}")
 async def save_post(
     request: Request, post_id: int, viewer: Annotated[Viewer, Depends(require("post.draft"))]
 ) -> Response:
@@ -393,3 +403,176 @@ async def comment_post(
     except PublishingError as exc:
         return _back(post_id, exc)
     return redirect(f"/publish/{post_id}#comments", ok="saved")
+
+
+# --- media ----------------------------------------------------------------------------------
+
+
+async def _attach_everywhere(session: Any, viewer: Viewer, post_id: int, media_id: int) -> None:
+    """Media are attached to every channel's text of the post (the composer's one list)."""
+    for variant in await service.variants_of(session, viewer.actor, post_id):
+        ids = [*(variant.media_ids or []), media_id]
+        await media.attach(session, viewer.actor, post_id, variant.channel_id, ids)
+
+
+@router.post("/{post_id}/media")
+async def upload_media(
+    request: Request, post_id: int, viewer: Annotated[Viewer, Depends(require("post.draft"))]
+) -> Response:
+    form = await request.form()
+    upload = form.get("file")
+    alt = form.get("alt")
+    if not isinstance(upload, UploadFile):
+        return redirect(f"/publish/{post_id}?problem=media")
+    content = await upload.read(media.MAX_VIDEO_BYTES + 1)
+    try:
+        async with runtime_of(request).db.write() as session:
+            post = await service.get_post(session, viewer.actor, post_id)
+            row = await media.store_media(
+                session,
+                viewer.actor,
+                runtime_of(request).settings.data_dir,
+                content,
+                filename=upload.filename or "",
+                alt_text=alt if isinstance(alt, str) else "",
+                post_id=post.id,
+            )
+            await _attach_everywhere(session, viewer, post.id, row.id)
+    except InvalidPost:
+        return redirect(f"/publish/{post_id}?problem=media")
+    except PublishingError as exc:
+        return _back(post_id, exc)
+    return redirect(f"/publish/{post_id}#media", ok="saved")
+
+
+@router.post("/{post_id}/media/{media_id}")
+async def change_media(
+    request: Request,
+    post_id: int,
+    media_id: int,
+    viewer: Annotated[Viewer, Depends(require("post.draft"))],
+) -> Response:
+    """Set a file's alt text, or (``remove``) take it off the post."""
+    form = await request.form()
+    try:
+        async with runtime_of(request).db.write() as session:
+            if form.get("remove"):
+                for variant in await service.variants_of(session, viewer.actor, post_id):
+                    ids = [m for m in variant.media_ids or [] if m != media_id]
+                    await media.attach(session, viewer.actor, post_id, variant.channel_id, ids)
+            else:
+                await media.set_alt_text(session, viewer.actor, media_id, str(form.get("alt", "")))
+    except PublishingError as exc:
+        return _back(post_id, exc)
+    return redirect(f"/publish/{post_id}#media", ok="saved")
+
+
+@router.get("/media/{media_id}")
+async def media_file(
+    request: Request, media_id: int, viewer: Annotated[Viewer, Depends(require("post.view"))]
+) -> Response:
+    async with runtime_of(request).db.read() as session:
+        row = await session.get(PostMedia, media_id)
+    if row is None or row.workspace_id != viewer.actor.workspace_id:
+        raise PageError(404, i18n.gettext("There is no such file."))
+    path = media.media_path(runtime_of(request).settings.data_dir, row)
+    return FileResponse(
+        path,
+        media_type=row.content_type,
+        # nosniff and the CSP come from the security middleware, as for every response.
+        headers={"Cache-Control": "private, max-age=86400, immutable"},
+    )
+
+
+async def _post_media(session: Any, viewer: Viewer, post: Post) -> list[PostMedia]:
+    ids: list[int] = []
+    for variant in await service.variants_of(session, viewer.actor, post.id):
+        ids += [m for m in variant.media_ids or [] if m not in ids]
+    if not ids:
+        return []
+    rows = {
+        m.id: m
+        for m in (
+            await session.scalars(
+                select(PostMedia).where(
+                    PostMedia.id.in_(ids), PostMedia.workspace_id == post.workspace_id
+                )
+            )
+        ).all()
+    }
+    return [rows[i] for i in ids if i in rows]
+
+
+# --- link preview ---------------------------------------------------------------------------
+
+URL_IN_TEXT = re.compile(r"https?://[^\s<>\"]+")
+
+
+class _OpenGraph(HTMLParser):
+    """Collects ``og:*`` meta properties and the <title> of a page head."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: dict[str, str] = {}
+        self._in_title = False
+        self.title = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        if tag == "meta":
+            key = values.get("property") or values.get("name") or ""
+            if key.startswith("og:") and key not in self.found:
+                self.found[key] = values.get("content", "").strip()[:500]
+            elif key == "description" and "description" not in self.found:
+                self.found["description"] = values.get("content", "").strip()[:500]
+        self._in_title = tag == "title"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_title = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title and len(self.title) < 300:
+            self.title += data
+
+
+def opengraph(page: str) -> dict[str, str]:
+    """Title, description, image and site name of a page, from OpenGraph tags (or <title>
+    and the description meta tag); values are plain text, escaped when shown."""
+    parser = _OpenGraph()
+    parser.feed(page[:200_000])
+    return {
+        "title": parser.found.get("og:title") or parser.title.strip(),
+        "description": parser.found.get("og:description") or parser.found.get("description", ""),
+        "image": parser.found.get("og:image", ""),
+        "site": parser.found.get("og:site_name", ""),
+    }
+
+
+@router.get("/link-preview")
+async def link_preview(
+    request: Request, viewer: Annotated[Viewer, Depends(require("post.draft"))]
+) -> Response:
+    """A card for the first link in ``text`` (htmx fragment), fetched server-side through
+    :func:`allsang.safefetch.fetch` (public addresses only, size and time limits)."""
+    text = request.query_params.get("text", "")[:5000]
+    match = URL_IN_TEXT.search(text)
+    card: dict[str, str] | None = None
+    failed = False
+    if match:
+        url = match.group(0).rstrip(".,:;!?)]'")
+        try:
+            fetched = await safefetch.fetch(
+                url,
+                max_bytes=512 * 1024,
+                allowed_types=("text/html", "application/xhtml+xml"),
+                timeout=5,
+                allow_private_networks=runtime_of(request).settings.fetch_allow_private_networks,
+            )
+            card = {"url": url, **opengraph(fetched.text)}
+        except safefetch.FetchError:
+            failed = True
+    return render(
+        request,
+        "publishing/_link_preview.html",
+        {"card": card, "failed": failed},
+    )

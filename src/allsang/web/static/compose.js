@@ -14,7 +14,9 @@
   function refresh(textarea) {
     textarea.dispatchEvent(new Event("input", { bubbles: true }));
   }
+  const copy = document.getElementById("c-body-copy");
   body.addEventListener("input", () => {
+    if (copy) copy.value = body.value;
     variants.forEach((textarea) => {
       if (textarea.dataset.followsBody === "true") {
         textarea.value = body.value;
