@@ -215,6 +215,9 @@ async def test_the_bus_factor_page_lists_channels_and_admins_set_the_silence_ala
     assert page.status_code == 200
     assert "Acme on Mastodon" in page.text and "Kundtjänst" in page.text
     assert 'name="silent_days"' not in page.text
+    # A department without a channel is not alarmed about; the lone channel is.
+    channels, departments = page.text.split('id="bus-departments"')
+    assert "fewer than two people" in channels and "fewer than two people" not in departments
     assert (
         await viewer.post("/continuity/bus-factor/settings", data={"silent_days": "3"})
     ).status_code == 403
