@@ -372,7 +372,7 @@ async def _listening(session: AsyncSession, workspace_id: int, f: Filters) -> li
         N_("Listening: matches per query and day"),
         [Column("day", N_("Day"), "date")]
         + [Column(f"q{qid}", queries[qid], "int") for qid in shown],
-        [[day, *(counts.get((day, qid), 0) for qid in shown)] for day in f.days],
+        [[day, *(counts.get((day, qid), 0) for qid in shown)] for day in f.days] if shown else [],
         chart="line",
         marks=marks,
     )
