@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 
 from allsang import safefetch
 from allsang.db import Database
+from allsang.db.models import Wall
 from allsang.db.models.wall_media import WallMedia
 from allsang.db.types import utcnow
 
@@ -204,3 +205,37 @@ async def store_upload(
     await asyncio.to_thread(_write, data_dir, key, content)
     await _save(db, key, source, "ready", content_type, len(content), "")
     return source
+
+
+KEEP_FETCHED = timedelta(days=30)
+
+
+async def purge(db: Database, data_dir: Path) -> int:
+    """Forget fetched copies older than :data:`KEEP_FETCHED` (a screen that still shows the
+    post fetches it again), failures older than :data:`RETRY_FAILED`, and uploaded logos no
+    wall uses any more (after a day, so a form being saved is not raced). Returns how many
+    rows went; their files are deleted after the rows."""
+    now = utcnow()
+    async with db.write() as session:
+        used = set(await session.scalars(select(Wall.logo_url).where(Wall.logo_url != "")))
+        rows = list(await session.scalars(select(WallMedia)))
+        gone = [
+            row
+            for row in rows
+            if (row.state == "failed" and now - row.fetched_at >= RETRY_FAILED)
+            or (
+                row.state == "ready"
+                and not row.source.startswith(UPLOAD_PREFIX)
+                and now - row.fetched_at >= KEEP_FETCHED
+            )
+            or (
+                row.source.startswith(UPLOAD_PREFIX)
+                and row.source not in used
+                and now - row.fetched_at >= timedelta(days=1)
+            )
+        ]
+        for row in gone:
+            await session.delete(row)
+    for row in gone:
+        _path(data_dir, row.key).unlink(missing_ok=True)
+    return len(gone)
