@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from allsang.authz import Forbidden
-from allsang.db.models import AuditEvent, Job
+from allsang.authz import Actor, Forbidden
+from allsang.db.models import AuditEvent, Job, Workspace
 from allsang.db.models.publishing import PostDelivery
 from allsang.publishing import service
 from allsang.publishing.service import (
@@ -17,6 +17,7 @@ from allsang.publishing.service import (
     IllegalTransition,
     InvalidPost,
     NotApprover,
+    NotFound,
     PostFilter,
 )
 from allsang.publishing.timing import NonexistentLocalTime
@@ -341,3 +342,27 @@ async def test_publishing_now_works_in_the_repeated_autumn_hour(
         post = await service.publish_now(session, room.actor("editor"), post_id, now=second_0230)
         assert post.scheduled_at == second_0230
         assert post.planned_local == "2026-10-25T02:30:00"
+
+
+async def test_another_workspace_sees_and_touches_nothing(runtime: Runtime, room: Newsroom) -> None:
+    post_id = await _draft(runtime, room)
+    async with runtime.db.write() as session:
+        await service.submit_for_review(session, room.actor("contributor"), post_id)
+        other = Workspace(slug="other", name="Other")
+        session.add(other)
+        await session.flush()
+    stranger = Actor(
+        kind="person",
+        label="stranger",
+        workspace_id=other.id,
+        role="owner",
+        person_id=room.people["owner"],
+    )
+    async with runtime.db.write() as session:
+        with pytest.raises(NotFound):
+            await service.get_post(session, stranger, post_id)
+        with pytest.raises(NotFound):
+            await service.approve(session, stranger, post_id)
+        assert await service.list_posts(session, stranger) == []
+        with pytest.raises(NotFound):
+            await service.create_draft(session, stranger, body="x", channel_ids=[room.channel_id])
