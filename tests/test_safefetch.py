@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import ssl
 import threading
 import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -249,3 +252,62 @@ async def test_error_statuses_and_slow_servers_are_typed_errors(httpserver: HTTP
             await _fetch(httpserver.url_for(slow), timeout=0.3)
     finally:
         released.set()
+
+
+def _certificate(tmp_path: Path, name: str) -> tuple[Path, Path, bytes]:
+    """A self-signed certificate for ``name``: (cert file, key file, PEM to trust)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    cert_file, key_file = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
+    cert_file.write_bytes(pem)
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file, pem
+
+
+@pytest.mark.parametrize("certified", ["localhost", "other.test"])
+async def test_https_checks_the_certificate_against_the_host_name_not_the_pinned_address(
+    tmp_path: Path, certified: str
+) -> None:
+    cert_file, key_file, pem = _certificate(tmp_path, certified)
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert_file, key_file)
+    server = HTTPServer(host="127.0.0.1", ssl_context=server_context)
+    server.expect_request("/logo.png").respond_with_data(PNG, content_type="image/png")
+    server.start()
+    try:
+        url = f"https://localhost:{server.port}/logo.png"
+        trust = ssl.create_default_context(cadata=pem.decode())
+        if certified == "localhost":
+            fetched = await _fetch(url, verify=trust)
+            assert fetched.content == PNG  # type: ignore[attr-defined]
+        else:
+            with pytest.raises(FetchFailed, match="CERTIFICATE_VERIFY_FAILED"):
+                await _fetch(url, verify=trust)
+    finally:
+        server.clear()
+        server.stop()

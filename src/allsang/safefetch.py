@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -266,8 +267,13 @@ async def fetch(
     timeout: float,  # noqa: ASYNC109 - one deadline over every hop, part of the contract
     max_redirects: int = 5,
     allow_private_networks: bool = False,
+    verify: ssl.SSLContext | bool = True,
 ) -> Fetched:
-    """Download ``url`` under the rules in the module doc; raise a :class:`FetchError` else."""
+    """Download ``url`` under the rules in the module doc; raise a :class:`FetchError` else.
+
+    ``verify`` is httpx's: certificates are checked against the URL's host name (sent as SNI)
+    even though the connection goes to the checked address; pass a context to trust a
+    private CA."""
     try:
         current = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
@@ -275,7 +281,7 @@ async def fetch(
     try:
         with anyio.fail_after(timeout):
             async with httpx.AsyncClient(
-                trust_env=False, follow_redirects=False, timeout=timeout
+                trust_env=False, follow_redirects=False, timeout=timeout, verify=verify
             ) as client:
                 for _hop in range(max_redirects + 1):
                     addresses = await _checked_addresses(current, allow_private_networks)
