@@ -222,3 +222,19 @@ async def test_a_failing_read_back_is_tried_again_and_never_replaced_by_a_blind_
     reason = (await _delivery(runtime, delivery_id)).unknown_reason or ""
     assert "reading the network back failed" in reason
     assert fake.requests == []
+
+
+async def test_a_rate_limit_after_an_interrupted_attempt_keeps_reading_back_first(
+    runtime: Runtime, newsroom: Newsroom, fake: FakeMastodon
+) -> None:
+    delivery_id = await _scheduled(runtime, newsroom)
+    started = datetime.now(UTC) - timedelta(minutes=5)
+    await _interrupted(runtime, delivery_id, started)
+    fake.refuse.append(429)
+    with pytest.raises(engine.RetryLater):
+        await engine.deliver(runtime, delivery_id)
+    delivery = await _delivery(runtime, delivery_id)
+    assert delivery.state == "publishing" and delivery.started_at == started
+    fake.statuses.append(fake._status(TEXT))  # it had gone through after all
+    assert await engine.deliver(runtime, delivery_id) == "published"
+    assert len(fake.statuses) == 1

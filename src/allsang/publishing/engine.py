@@ -94,20 +94,25 @@ async def deliver(
         async with runtime.db.read() as session:
             delivery = await session.get(PostDelivery, delivery_id)
             return delivery.state if delivery else "gone"
-    try:
-        connector = connector_for(claim.network, claim.context)
-    except ConnectorError as exc:
-        return await _finish(runtime, claim, "failed", error=str(exc))
     if claim.resumed:
         verdict = await _resume(runtime, claim, now(), last_attempt=last_attempt)
         if verdict is not None:
             return verdict
     try:
+        connector = connector_for(claim.network, claim.context)
+    except ConnectorError as exc:
+        return await _finish(runtime, claim, "failed", error=str(exc))
+    try:
         sent = await connector.publish(claim.text, idempotency_key=claim.key)
     except RateLimited as exc:
         if last_attempt:
             return await _finish(runtime, claim, "failed", error=str(exc))
-        await _finish(runtime, claim, "scheduled", error=str(exc))
+        if claim.resumed:
+            # The interrupted attempt before this one stays unexplained: keep "publishing"
+            # (and its start), so the next attempt reads the network back again first.
+            await _note_error(runtime, claim, str(exc))
+        else:
+            await _finish(runtime, claim, "scheduled", error=str(exc))
         raise RetryLater(str(exc)) from exc
     except AuthExpired as exc:
         return await _finish(runtime, claim, "failed", error=str(exc), reconnect=True)
@@ -125,7 +130,16 @@ async def deliver(
             )
         await _note_error(runtime, claim, reason)
         raise RetryLater(reason) from exc
+    finally:
+        await _close(connector)
     return await _finish(runtime, claim, "published", sent=sent)
+
+
+async def _close(connector: object) -> None:
+    """Release a connector's connections (Bluesky keeps an HTTP session open)."""
+    close = getattr(connector, "close", None)
+    if close is not None:
+        await close()
 
 
 async def _claim(runtime: Runtime, delivery_id: int, now: datetime) -> Claim | None:
