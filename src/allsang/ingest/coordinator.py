@@ -24,6 +24,9 @@ its ``poll_seconds`` (the connector's attribute, else ``config["poll_seconds"]``
 ``default_poll_seconds``) and calls it again with the newest cursor it has handed over.
 Every ``rescan_seconds`` it re-reads the channel table: new channels start, paused, removed or
 ``reconnect_needed`` ones stop, and a changed configuration or credential restarts the loop.
+Several ingest processes share the channels through leases (:mod:`allsang.ingest.leases`): a
+channel runs only in the process holding its lease, and a dead process's channels move to the
+others within two scan intervals (at least 5 s) plus one scan.
 
 :func:`run_ingest` puts it together with the stream and the consumers (``allsang ingest``,
 and ``allsang serve`` in-process).
@@ -39,6 +42,7 @@ import logging
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -55,7 +59,7 @@ from allsang.connectors.base import (
 )
 from allsang.db.models import Channel
 from allsang.errors import ConfigurationError
-from allsang.ingest import health
+from allsang.ingest import health, leases
 from allsang.ingest.hooks import commit_hooks
 from allsang.ingest.pipeline import ChannelRef, CommitHook, Enricher, Normaliser, Pipeline
 from allsang.ingest.stream import Stream, consume, open_stream
@@ -77,6 +81,10 @@ class Tuning:
     backoff_cap: float = 900.0
     failing_retry: float = 3600.0
     default_poll_seconds: float = 60.0
+
+    def lease(self) -> timedelta:
+        """How long a channel stays with a process that stops renewing (see ingest.leases)."""
+        return timedelta(seconds=max(2 * self.rescan_seconds, 5.0))
 
 
 def backoff(failures: int, tuning: Tuning, rand: Callable[[], float] = random.random) -> float:
@@ -149,6 +157,7 @@ class Coordinator:
         self.tuning = tuning or Tuning(rescan_seconds=runtime.settings.ingest_rescan_seconds)
         self.connector_class = connector_class
         self.running: dict[int, _Running] = {}
+        self.holder = leases.holder_id()
         self._built: dict[int, _Built] = {}
 
     # -- the loop over channels -------------------------------------------------------------
@@ -165,12 +174,16 @@ class Coordinator:
                     await asyncio.wait_for(stop.wait(), self.tuning.rescan_seconds)
         finally:
             await self.stop_all()
+            with contextlib.suppress(Exception):
+                await leases.release(self.db, self.holder)
 
     async def scan(self) -> None:
         """Start, restart and stop listen loops to match the channel table."""
         async with self.db.read() as session:
             rows = list(await session.scalars(select(Channel).order_by(Channel.id)))
-        wanted = {row.id: _Snapshot.of(row) for row in rows if self._listens(row)}
+        listened = {row.id: _Snapshot.of(row) for row in rows if self._listens(row)}
+        mine = await leases.balance(self.db, self.holder, listened, self.tuning.lease())
+        wanted = {channel_id: listened[channel_id] for channel_id in sorted(mine)}
         for channel_id in list(self.running):
             running = self.running[channel_id]
             snapshot = wanted.get(channel_id)

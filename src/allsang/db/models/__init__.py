@@ -577,6 +577,7 @@ from allsang.db.models import (  # noqa: E402, F401
     continuity,
     inbox_search,
     inbox_workflow,
+    ingest,
     publishing,
     routing,
     wall_media,
