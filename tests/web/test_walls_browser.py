@@ -177,7 +177,7 @@ def test_a_revoked_screen_says_it_is_no_longer_valid_and_stops_its_stream(live: 
     assert not problems, "\n".join(problems)
 
 
-def test_the_wall_admin_pages_pass_axe(live: Live) -> None:
+def test_the_wall_admin_pages_pass_axe(live: Live, httpserver: HTTPServer) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     send_post(live, "Something to moderate #live")
@@ -210,11 +210,15 @@ def test_the_wall_admin_pages_pass_axe(live: Live) -> None:
         page.get_by_role("button", name="Save").click()
         expect(page.get_by_role("heading", name="Entrance")).to_be_visible()
 
-        send_post(live, "Waiting for a moderator #live")
+        photo = serve(httpserver, png(20, 20), "image/png")
+        send_post(live, "Waiting for a moderator #live", [{"url": photo, "type": "image"}])
         send_post(live, "Pure spam #live")
         page.goto(f"{live.url}/walls/{live.wall_id}/queue")
         expect(page.get_by_text("Waiting for a moderator #live").first).to_be_visible()
         expect(page.get_by_text("Pure spam #live").first).to_be_visible()
+        # The moderator sees the waiting post's image (through the server) before approving.
+        waiting = page.locator(".wall-queue-item", has_text="Waiting for a moderator")
+        expect(waiting.locator("img")).to_be_visible()
         problems += _serious_violations(page)
         browser.close()
     assert not problems, "\n".join(problems)

@@ -142,8 +142,9 @@ async def test_a_screen_sees_images_of_posts_on_screen_only_and_members_see_the_
     ref = await channel_ref(runtime, world)
     url = _serve(httpserver, PNG, "image/png")
     pending = await post(runtime.db, ref, "Wait #acmeday", media=[{"url": url, "type": "image"}])
-    await editor.get(f"/walls/{wall_id}/queue")  # evaluates the new post
+    queue = await editor.get(f"/walls/{wall_id}/queue")  # evaluates the new post
     path = f"/walls/{wall_id}/media/{pending}/0"
+    assert f'src="{path}"' in queue.text  # the moderator sees the image before approving
     assert (await client.get(path, params={"token": token})).status_code == 404
     assert (await editor.get(path)).status_code == 200
     await editor.post(f"/walls/{wall_id}/items/{pending}/approve")
