@@ -68,7 +68,10 @@ async def _seed(settings: Settings, instance: str) -> tuple[int, int, int, dict[
                 credentials=seal_credentials(runtime.secrets, {"access_token": "t0ken"}),
             )
             campaign = Campaign(workspace_id=world.workspace.id, name="Spring fair")
-            session.add_all([channel, campaign])
+            bluesky = Channel(
+                workspace_id=world.workspace.id, network="bluesky", name="Acme on Bluesky"
+            )
+            session.add_all([channel, campaign, bluesky])
             await session.flush()
             people = {role: p.id for role, p in world.people.items()}
             return world.workspace.id, channel.id, campaign.id, people
@@ -173,11 +176,24 @@ def test_a_contributors_post_is_approved_and_published_once_at_its_time(
         expect(contributor.locator(f"#count-{served.channel_id}")).to_have_text(
             "466 characters left"
         )
+        # A second channel adds a tab with Bluesky's own counter; arrow keys move between tabs.
+        contributor.get_by_label("Acme on Bluesky (bluesky)").check()
+        tabs = contributor.get_by_role("tab")
+        expect(tabs).to_have_count(2)
+        expect(contributor.get_by_role("tab", name="Acme on Bluesky")).to_have_attribute(
+            "aria-selected", "true"
+        )
+        expect(contributor.get_by_role("tabpanel")).to_contain_text("266 characters left")
+        contributor.get_by_role("tab", name="Acme on Bluesky").press("ArrowLeft")
+        expect(contributor.get_by_role("tab", name="Acme on Mastodon")).to_be_focused()
+        expect(variant).to_be_visible()
+        contributor.get_by_label("Acme on Bluesky (bluesky)").uncheck()
+        expect(tabs).to_have_count(1)
         variant.fill("The spring fair opens on Saturday! https://example.org/fair")
         expect(contributor.locator(f"#count-{served.channel_id}")).to_have_text(
             "442 characters left"
         )
-        expect(contributor.locator(".preview-text")).to_have_text(
+        expect(contributor.get_by_role("tabpanel").locator(".preview-text")).to_have_text(
             "The spring fair opens on Saturday! https://example.org/fair"
         )
         problems += _serious_violations(contributor)
