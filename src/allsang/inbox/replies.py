@@ -70,11 +70,6 @@ class ReplyTarget:
     contact: Contact | None = None
 
 
-def limit_for(network: str | None, mode: Mode = "reply") -> int | None:
-    rule = limits.rule_for(network, kind=mode)
-    return rule.limit if rule else None
-
-
 def modes_for(channel: Channel | None) -> list[Mode]:
     """What the reply box offers on this channel (empty: it cannot send at all)."""
     if channel is None or is_webhook(channel):

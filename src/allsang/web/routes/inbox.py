@@ -303,7 +303,6 @@ async def _conversation_context(
         "others": others,
         "tags": tags,
         "assignee": assignee,
-        "limit": replies.limit_for(channel.network if channel else None),
         "viewers": presence.names(conversation.id, exclude=viewer.actor.person_id),
         "seq": micros(conversation.updated_at),
     }
