@@ -148,6 +148,9 @@ async def seed_demo(runtime: Runtime) -> list[DemoLogin]:
         from allsang.demo.inbox_workflow import seed_inbox_workflow
 
         await seed_inbox_workflow(session, workspace, departments)
+        from allsang.demo.calendar import seed_calendar
+
+        await seed_calendar(session, workspace, departments)
     return logins
 
 
