@@ -60,6 +60,11 @@ ACTIONS: dict[str, str] = {
     "wall.view": "viewer",
     "wall.moderate": "editor",
     "wall.manage": "editor",
+    # Privacy: a person's data on request, and retention.
+    "contact.view": "viewer",
+    "contact.export": "admin",
+    "contact.erase": "admin",
+    "retention.manage": "admin",
     # Inbox workflow: snooze, saved replies, reply approval.
     "conversation.snooze": "contributor",
     "saved_reply.use": "contributor",

@@ -47,12 +47,13 @@ def _register() -> None:
     from allsang.cli import admin, bench, doctor, ingest, ops, serve
     from allsang.inbox.cli import COMMANDS as inbox_commands
     from allsang.listening.cli import analyze
+    from allsang.privacy.cli import COMMANDS as privacy_commands
 
     for module in (serve, ingest, admin, doctor, bench, ops):
         for command in module.COMMANDS:
             cli.add_command(command)
     cli.add_command(analyze)
-    for command in inbox_commands:
+    for command in [*inbox_commands, *privacy_commands]:
         cli.add_command(command)
     for command in analytics_commands:
         cli.add_command(command)

@@ -14,8 +14,8 @@ from allsang.web.errors import install_error_handlers
 from allsang.web.metrics import Metrics, MetricsMiddleware, RouteTemplates
 from allsang.web.routes import (
     admin,
-    analytics,
     alerts,
+    analytics,
     api,
     auth,
     calendar,
@@ -28,6 +28,7 @@ from allsang.web.routes import (
     inbox_workflow,
     listening,
     messages_api,
+    privacy_api,
     profile,
     publishing,
     quarantine,
@@ -90,6 +91,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         app.include_router(module.router, include_in_schema=False)
     app.include_router(api.router, prefix=API_PREFIX)
     app.include_router(messages_api.router, prefix=API_PREFIX)
+    app.include_router(privacy_api.router, prefix=API_PREFIX)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     # Added last = outermost: metrics see every response, headers go on every response,
