@@ -54,6 +54,9 @@ async def test_a_post_goes_from_draft_to_the_calendar_and_the_feed(
     editor = await client_as("editor")
     shown = await editor.get(f"/publish/{post_id}")
     assert "Approve" in shown.text
+    # Sending back needs a reason.
+    bare = await editor.post(f"/publish/{post_id}/review", data={"decision": "reject"})
+    assert bare.headers["location"].endswith("?problem=note")
     assert (
         await editor.post(f"/publish/{post_id}/review", data={"decision": "approve"})
     ).status_code == 303
@@ -145,7 +148,9 @@ async def test_an_image_needs_alt_text_and_is_served_safely(
     media_id = re.search(r'/publish/media/(\d+)"', page.text).group(1)
     # Submitting for review is refused while the image has no alt text.
     refused = await contributor.post(f"{post_url}/submit")
-    assert "problem=" in refused.headers["location"]
+    assert refused.headers["location"].endswith("?problem=alt_text")
+    explained = await contributor.get(refused.headers["location"])
+    assert "Every image and video needs alt text" in explained.text
     await contributor.post(f"{post_url}/media/{media_id}", data={"alt": "A crowd at the fair"})
     page = await contributor.get(post_url)
     assert 'alt="A crowd at the fair"' in page.text

@@ -52,9 +52,29 @@ PROBLEMS = {
     "fold": i18n.N_("That time happens twice: the clocks go back then. Choose another time."),
     "past": i18n.N_("The time is in the past."),
     "slots": i18n.N_("A channel has no queue times; choose a time instead."),
+    "no_channel": i18n.N_("Choose at least one channel."),
+    "no_text": i18n.N_("The post has no text."),
+    "too_long": i18n.N_("The text is too long for one of the channels."),
+    "alt_text": i18n.N_("Every image and video needs alt text before the post goes further."),
+    "media_network": i18n.N_("One of the channels cannot publish images or videos yet."),
+    "note": i18n.N_("Say why the post is sent back."),
     "media": i18n.N_(
         "Upload a PNG, JPEG, GIF, WebP or AVIF image or an MP4 video (images up to 8 MB)."
     ),
+}
+
+# The publishing service's InvalidPost codes → the messages above.
+INVALID_POST_CODES = {
+    "past": "past",
+    "no_slots": "slots",
+    "no_channel": "no_channel",
+    "no_text": "no_text",
+    "too_long": "too_long",
+    "alt_text": "alt_text",
+    "media": "media_network",
+    "file_type": "media",
+    "file_size": "media",
+    "note_required": "note",
 }
 
 
@@ -69,10 +89,8 @@ def _problem_key(exc: Exception) -> str:
         return "approver"
     if isinstance(exc, IllegalTransition):
         return "status"
-    if isinstance(exc, InvalidPost) and "past" in str(exc):
-        return "past"
-    if isinstance(exc, InvalidPost) and "queue" in str(exc):
-        return "slots"
+    if isinstance(exc, InvalidPost):
+        return INVALID_POST_CODES.get(getattr(exc, "code", "invalid"), "invalid")
     return "invalid"
 
 
