@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from allsang.authz import Actor, Forbidden
-from allsang.db.models import AuditEvent, Job, Workspace
+from allsang.db.models import AuditEvent, Channel, Job, Workspace
 from allsang.db.models.publishing import PostDelivery
 from allsang.publishing import service
 from allsang.publishing.service import (
@@ -366,3 +366,21 @@ async def test_another_workspace_sees_and_touches_nothing(runtime: Runtime, room
         assert await service.list_posts(session, stranger) == []
         with pytest.raises(NotFound):
             await service.create_draft(session, stranger, body="x", channel_ids=[room.channel_id])
+
+
+async def test_a_channel_that_cannot_publish_is_refused_when_scheduling(
+    runtime: Runtime, room: Newsroom
+) -> None:
+    async with runtime.db.write() as session:
+        replay = Channel(workspace_id=room.workspace_id, network="replay", name="Replay")
+        session.add(replay)
+        await session.flush()
+        post = await service.create_draft(
+            session, room.actor("editor"), body="Hej", channel_ids=[room.channel_id, replay.id]
+        )
+    async with runtime.db.write() as session:
+        with pytest.raises(InvalidPost) as refused:
+            await service.schedule(
+                session, room.actor("editor"), post.id, local_time=LATER, now=NOW
+            )
+    assert refused.value.code == "channel" and "replay" in str(refused.value)

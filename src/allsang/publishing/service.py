@@ -26,6 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from allsang import audit
 from allsang.authz import RANK, Actor, authorize, can
+from allsang.channels import is_webhook
+from allsang.connectors import registry
+from allsang.connectors.base import Capability
 from allsang.db.models import Channel, Department, Workspace
 from allsang.db.models.calendar import AdvocacyShare
 from allsang.db.models.publishing import (
@@ -576,13 +579,25 @@ async def _require_content(session: AsyncSession, post: Post) -> list[PostVarian
     return list(variants)
 
 
+def can_publish(network: str) -> bool:
+    """Whether the network's connector has the publish capability."""
+    try:
+        cls = registry.connector_class(network)
+    except LookupError:
+        return False
+    return Capability.PUBLISH in cls.capabilities
+
+
 async def _require_publishable(session: AsyncSession, variants: Sequence[PostVariant]) -> None:
-    """Media go out only through connectors that can publish them (none yet: the Publishing
-    port takes text), so a post with media is refused rather than sent without them."""
+    """Every channel must be able to publish. Media go out only through connectors that can
+    publish them (none yet: the Publishing port takes text), so a post with media is refused
+    rather than sent without them."""
     for variant in variants:
+        channel = await session.get(Channel, variant.channel_id)
+        network = channel.network if channel else "?"
+        if channel is None or is_webhook(channel) or not can_publish(network):
+            raise InvalidPost(f"{network} channels cannot publish posts", "channel")
         if variant.media_ids:
-            channel = await session.get(Channel, variant.channel_id)
-            network = channel.network if channel else "?"
             raise InvalidPost(f"{network} channels cannot publish images or videos yet", "media")
 
 

@@ -80,8 +80,8 @@ class InvalidPost(PublishingError):
     """The post cannot be scheduled as it is (no channel, text too long, missing alt text…).
 
     ``code`` says which problem it is, for interfaces that word it themselves: ``past``,
-    ``no_slots``, ``no_channel``, ``no_text``, ``too_long``, ``alt_text``, ``media``,
-    ``file_type``, ``file_size``, ``note_required`` or ``invalid``."""
+    ``no_slots``, ``channel`` (it cannot publish), ``no_channel``, ``no_text``, ``too_long``,
+    ``alt_text``, ``media``, ``file_type``, ``file_size``, ``note_required`` or ``invalid``."""
 
     def __init__(self, message: str, code: str = "invalid") -> None:
         super().__init__(message)
