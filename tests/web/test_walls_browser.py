@@ -133,6 +133,12 @@ def test_images_and_the_logo_come_through_the_server_and_svg_shows_nothing(
         assert page.evaluate(
             "() => [...document.images].every(i => i.src.startsWith(location.origin))"
         )
+        # After a reload the refused image is rendered by the server and still leaves nothing.
+        page.reload()
+        expect(page.locator(".wall-card", has_text="A photo #live").locator("img")).to_be_visible()
+        expect(page.locator(".wall-card", has_text="A vector #live").locator("img")).to_have_count(
+            0
+        )
         assert dialogs == []
         browser.close()
     # Only the server fetched (its own User-Agent), never the screen's browser.

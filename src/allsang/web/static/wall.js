@@ -67,10 +67,16 @@
       if (source.readyState === EventSource.CLOSED) retry();
     };
   }
-  // An image the server cannot give (refused type, too large, gone) leaves no broken icon.
+  // An image the server cannot give (refused type, too large, gone) leaves no broken icon:
+  // those that failed before this script ran, and those that fail later.
+  function unbroken(image) {
+    (image.closest(".wall-media") || image).remove();
+  }
+  root.querySelectorAll("img").forEach(function (image) {
+    if (image.complete && image.naturalWidth === 0) unbroken(image);
+  });
   root.addEventListener("error", function (event) {
-    var image = event.target;
-    if (image.tagName === "IMG") (image.closest(".wall-media") || image).remove();
+    if (event.target.tagName === "IMG") unbroken(event.target);
   }, true);
   if (root.classList.contains("wall-spotlight")) {
     setInterval(function () {
