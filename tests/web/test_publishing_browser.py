@@ -346,6 +346,17 @@ def test_the_calendar_shows_a_press_release_beside_the_campaigns_posts(
         editor.goto(f"{served.url}/calendar?view=list&date={day.date().isoformat()}")
         expect(editor.locator(f"#entry-post-{post_id}")).to_be_visible()
         problems += _serious_violations(editor)
+        for page in (
+            "/publish",
+            "/calendar/items/new",
+            "/calendar/feeds",
+            "/advocacy",
+            "/advocacy/shares",
+            f"/calendar/items/{item_id}",
+        ):
+            editor.goto(f"{served.url}{page}")
+            expect(editor.locator("h1")).to_be_visible()
+            problems += _serious_violations(editor)
         browser.close()
     start = asyncio.run(_item_start(settings, item_id))
     assert to_local(start, ZONE).strftime("%Y-%m-%d %H:%M") == f"{target_day} 14:30"
