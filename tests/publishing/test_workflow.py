@@ -384,3 +384,21 @@ async def test_a_channel_that_cannot_publish_is_refused_when_scheduling(
                 session, room.actor("editor"), post.id, local_time=LATER, now=NOW
             )
     assert refused.value.code == "channel" and "replay" in str(refused.value)
+
+
+async def test_a_text_too_long_for_its_network_is_refused_when_scheduling(
+    runtime: Runtime, room: Newsroom
+) -> None:
+    async with runtime.db.write() as session:
+        post = await service.create_draft(
+            session,
+            room.actor("editor"),
+            body="kort",
+            variants={room.channel_id: "å" * 501},
+        )
+    async with runtime.db.write() as session:
+        with pytest.raises(InvalidPost) as refused:
+            await service.schedule(
+                session, room.actor("editor"), post.id, local_time=LATER, now=NOW
+            )
+    assert refused.value.code == "too_long" and "501" in str(refused.value)

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from allsang import audit
 from allsang.authz import RANK, Actor, authorize, can
 from allsang.channels import is_webhook
-from allsang.connectors import registry
+from allsang.connectors import limits, registry
 from allsang.connectors.base import Capability
 from allsang.db.models import Channel, Department, Workspace
 from allsang.db.models.calendar import AdvocacyShare
@@ -182,7 +182,8 @@ async def _set_variants(
             await session.scalars(select(PostVariant).where(PostVariant.post_id == post.id))
         ).all()
     }
-    wanted = list(channel_ids) if channel_ids is not None else list(existing)
+    variants = {int(k): v for k, v in variants.items()} if variants is not None else None
+    wanted = [int(c) for c in channel_ids] if channel_ids is not None else list(existing)
     for extra in variants or {}:
         if int(extra) not in wanted:
             wanted.append(int(extra))
@@ -588,15 +589,26 @@ def can_publish(network: str) -> bool:
     return Capability.PUBLISH in cls.capabilities
 
 
-async def _require_publishable(session: AsyncSession, variants: Sequence[PostVariant]) -> None:
-    """Every channel must be able to publish. Media go out only through connectors that can
-    publish them (none yet: the Publishing port takes text), so a post with media is refused
-    rather than sent without them."""
+async def _require_publishable(
+    session: AsyncSession, post: Post, variants: Sequence[PostVariant]
+) -> None:
+    """Every channel must be able to publish, and each text must fit its network (counted as
+    :mod:`allsang.connectors.limits` counts, like the composer). Media go out only through
+    connectors that can publish them (none yet: the Publishing port takes text), so a post
+    with media is refused rather than sent without them."""
     for variant in variants:
         channel = await session.get(Channel, variant.channel_id)
         network = channel.network if channel else "?"
         if channel is None or is_webhook(channel) or not can_publish(network):
             raise InvalidPost(f"{network} channels cannot publish posts", "channel")
+        try:
+            limits.check(network, variant_text(post, variant), config=channel.config)
+        except limits.TooLong as exc:
+            raise InvalidPost(
+                f"the text for {channel.name} is {exc.length} characters; "
+                f"{network} allows {exc.limit}",
+                "too_long",
+            ) from None
         if variant.media_ids:
             raise InvalidPost(f"{network} channels cannot publish images or videos yet", "media")
 
@@ -720,7 +732,7 @@ async def schedule(
     if recurrence and next_free_slot:
         raise InvalidPost("a recurring post needs a start time")
     variants = await _require_content(session, post)
-    await _require_publishable(session, variants)
+    await _require_publishable(session, post, variants)
     await _approve_on_the_way(session, actor, post)
     timezone = timezone or post.timezone
     zone(timezone)
