@@ -27,14 +27,15 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from allsang.analytics.definitions import (
     MessageFact,
@@ -44,7 +45,7 @@ from allsang.analytics.definitions import (
     sla_met,
 )
 from allsang.db import Database
-from allsang.db.models import Channel, Conversation, Message, Workspace
+from allsang.db.models import Channel, Conversation, Department, Message, Workspace
 from allsang.db.models.analytics import (
     AnalyticsConversation,
     AnalyticsDay,
@@ -54,6 +55,7 @@ from allsang.db.models.analytics import (
     AnalyticsVoiceDay,
 )
 from allsang.db.types import utcnow
+from allsang.ingest.fast import Bulk
 from allsang.ingest.pipeline import ChannelRef, CommitHook
 from allsang.jobs import enqueue
 from allsang.listening import store
@@ -87,18 +89,16 @@ class _Row:
 class _Context:
     """Per-workspace things a recount needs: zone, business hours, compiled queries."""
 
-    def __init__(self, workspace: Workspace, queries: list[QuerySet]) -> None:
+    def __init__(
+        self, workspace: Workspace, queries: list[QuerySet], hours: dict[int, BusinessHours]
+    ) -> None:
         self.workspace_id = workspace.id
         self.zone = ZoneInfo(workspace.timezone or "UTC")
         self.queries = queries
-        self._hours: dict[int, BusinessHours] = {}
+        self._hours = hours
 
-    async def hours(self, session: AsyncSession, department_id: int) -> BusinessHours:
-        if department_id not in self._hours:
-            self._hours[department_id] = (
-                await hours_for_department(session, department_id) if department_id else ALWAYS_OPEN
-            )
-        return self._hours[department_id]
+    def hours(self, department_id: int) -> BusinessHours:
+        return self._hours.get(department_id, ALWAYS_OPEN)
 
 
 async def _context(session: AsyncSession, workspace_id: int) -> _Context | None:
@@ -111,7 +111,13 @@ async def _context(session: AsyncSession, workspace_id: int) -> _Context | None:
         chosen = [(str(q.id), q.query) for q in queries if q.fold is fold]
         if chosen:
             sets.append(compile_queries(chosen, fold=fold))
-    return _Context(workspace, sets)
+    hours = {
+        department_id: await hours_for_department(session, department_id)
+        for department_id in await session.scalars(
+            select(Department.id).where(Department.workspace_id == workspace_id)
+        )
+    }
+    return _Context(workspace, sets, hours)
 
 
 # --- conversations ----------------------------------------------------------------------------
@@ -123,18 +129,36 @@ async def recount_conversations(
     """Replace the facts rows of these conversations; the local days whose reply/broadcast
     split may have changed with them (the days of their messages)."""
     ids = sorted(set(conversation_ids))
+    return await session.run_sync(_recount_conversations, ctx, ids, now)
+
+
+def _recount_conversations(
+    session: Session, ctx: _Context, ids: list[int], now: datetime
+) -> set[date]:
+    # Synchronous, through run_sync: thousands of rows without an await per row.
+    c = Conversation
+    bulk = Bulk(session.connection())
     days: set[date] = set()
+    stamp = bulk.timestamp(now)
     for start in range(0, len(ids), CONVERSATION_CHUNK):
         chunk = ids[start : start + CONVERSATION_CHUNK]
-        conversations = list(
-            await session.execute(
-                select(Conversation, Channel.department_id)
-                .outerjoin(Channel, Channel.id == Conversation.channel_id)
-                .where(Conversation.id.in_(chunk), Conversation.workspace_id == ctx.workspace_id)
+        conversations = session.execute(
+            select(
+                c.id,
+                c.channel_id,
+                func.coalesce(c.department_id, Channel.department_id, 0),
+                c.assignee_id,
+                c.status,
+                c.created_at,
+                c.updated_at,
+                c.sla_due_at,
+                c.sla_breached_at,
             )
-        )
+            .outerjoin(Channel, Channel.id == c.channel_id)
+            .where(c.id.in_(chunk), c.workspace_id == ctx.workspace_id)
+        ).all()
         messages: dict[int, list[MessageFact]] = defaultdict(list)
-        for row in await session.execute(
+        for row in session.execute(
             select(
                 Message.conversation_id,
                 Message.direction,
@@ -148,54 +172,66 @@ async def recount_conversations(
             ).where(Message.conversation_id.in_(chunk))
         ):
             messages[row[0]].append(MessageFact(*row[1:]))
-        await session.execute(
+        session.execute(
             delete(AnalyticsConversation).where(AnalyticsConversation.conversation_id.in_(chunk))
         )
         rows = []
-        for conversation, channel_department in conversations:
-            own = messages.get(conversation.id, [])
+        for (
+            cid,
+            channel,
+            department,
+            assignee,
+            status,
+            created,
+            updated,
+            due,
+            breached,
+        ) in conversations:
+            own = messages.get(cid, [])
             days.update(local_day(m.created_at, ctx.zone) for m in own)
-            department = conversation.department_id or channel_department or 0
-            facts = conversation_facts(own, await ctx.hours(session, department))
-            closed = conversation.status == "closed"
-            began = facts.started_at or conversation.created_at
+            facts = conversation_facts(own, ctx.hours(department))
+            closed = status == "closed"
+            began = facts.started_at or created
+            resolution = None
+            if closed and facts.started_at is not None:
+                # The closing instant is the conversation's last change while it is closed.
+                resolution = max(0.0, (updated - facts.started_at).total_seconds())
             rows.append(
-                {
-                    "conversation_id": conversation.id,
-                    "workspace_id": ctx.workspace_id,
-                    "day": local_day(began, ctx.zone),
-                    "channel_id": conversation.channel_id or 0,
-                    "department_id": department,
+                (
+                    cid,
+                    ctx.workspace_id,
+                    local_day(began, ctx.zone),
+                    channel or 0,
+                    department,
                     # Whose conversation it is: the assignee, else whoever answered first.
-                    "person_id": conversation.assignee_id or facts.person_id or 0,
-                    "started_at": facts.started_at,
-                    "expects_answer": facts.expects_answer,
-                    "intent": facts.intent,
-                    "inbound": facts.inbound,
-                    "outbound": facts.outbound,
-                    "turns": facts.turns,
-                    "first_response_at": facts.first_response_at,
-                    "first_response_seconds": facts.first_response_seconds,
-                    "business_seconds": facts.business_seconds,
-                    "closed": closed,
-                    # The closing instant is the conversation's last change while it is closed.
-                    "resolution_seconds": max(
-                        0.0, (conversation.updated_at - facts.started_at).total_seconds()
-                    )
-                    if closed and facts.started_at is not None
-                    else None,
-                    "sla_met": sla_met(
-                        facts.first_response_at,
-                        getattr(conversation, "sla_due_at", None),
-                        getattr(conversation, "sla_breached_at", None),
-                        now,
-                    ),
-                    "updated_at": now,
-                }
+                    assignee or facts.person_id or 0,
+                    None if facts.started_at is None else bulk.timestamp(facts.started_at),
+                    facts.expects_answer,
+                    facts.intent,
+                    facts.inbound,
+                    facts.outbound,
+                    facts.turns,
+                    None
+                    if facts.first_response_at is None
+                    else bulk.timestamp(facts.first_response_at),
+                    facts.first_response_seconds,
+                    facts.business_seconds,
+                    closed,
+                    resolution,
+                    sla_met(facts.first_response_at, due, breached, now),
+                    stamp,
+                )
             )
-        if rows:
-            await session.execute(insert(AnalyticsConversation), rows)
+        bulk.insert(AnalyticsConversation.__table__, _FACT_COLUMNS, rows)
     return days
+
+
+_FACT_COLUMNS = (
+    "conversation_id", "workspace_id", "day", "channel_id", "department_id", "person_id",
+    "started_at", "expects_answer", "intent", "inbound", "outbound", "turns",
+    "first_response_at", "first_response_seconds", "business_seconds", "closed",
+    "resolution_seconds", "sla_met", "updated_at",
+)  # fmt: skip
 
 
 # --- days ----------------------------------------------------------------------------------------
@@ -216,18 +252,22 @@ async def recount_days(session: AsyncSession, ctx: _Context, days: Iterable[date
     """Delete and count again every bucket of these local days. A message of our own is a
     reply when its conversation's facts say the audience wrote first (``started_at`` at or
     before it), otherwise a broadcast; so conversations must be recounted first."""
+    await session.run_sync(_recount_days, ctx, sorted(set(days)))
+
+
+def _recount_days(session: Session, ctx: _Context, days: list[date]) -> None:
     for first, last in _runs(days, DAY_CHUNK):
         start, end = day_bounds(first, last, ctx.zone)
         for table in DAY_TABLES:
-            await session.execute(
+            session.execute(
                 delete(table).where(
                     table.workspace_id == ctx.workspace_id, table.day.between(first, last)
                 )
             )
-        await _count(session, ctx, start, end)
+        _count(session, ctx, start, end)
 
 
-async def _count(session: AsyncSession, ctx: _Context, start: datetime, end: datetime) -> None:
+def _count(session: Session, ctx: _Context, start: datetime, end: datetime) -> None:
     with_text = bool(ctx.queries)
     columns: list[Any] = [
         Message.created_at,
@@ -257,19 +297,18 @@ async def _count(session: AsyncSession, ctx: _Context, start: datetime, end: dat
             Message.created_at < end,
         )
     )
-    day_rows: dict[tuple[date, int, int, int], list[float]] = {}
+    day_rows: dict[tuple[date, int, int, int], list[Any]] = {}
     langs: dict[tuple[date, int, int, str], int] = defaultdict(int)
     voices: dict[tuple[date, int, int, int], int] = defaultdict(int)
-    queries: dict[tuple[date, int], list[float]] = {}
-    zone, utc_cache = ctx.zone, {}
-    result = await session.stream(statement.execution_options(yield_per=5000))
-    async for row in result:
+    queries: dict[tuple[date, int], list[Any]] = {}
+    zone, day_of_hour = ctx.zone, {}
+    for row in session.execute(statement):
         created, channel, direction, person, contact, lang, sentiment, score, dept, began = row[:10]
         # Local day of the instant; the hour-level cache saves most zone conversions.
         hour = created.replace(minute=0, second=0, microsecond=0)
-        day = utc_cache.get(hour)
+        day = day_of_hour.get(hour)
         if day is None:
-            day = utc_cache[hour] = local_day(hour, zone)
+            day = day_of_hour[hour] = local_day(hour, zone)
         channel = channel or 0
         who = (person or 0) if direction != "inbound" else 0
         key = (day, channel, dept, who)
@@ -300,79 +339,44 @@ async def _count(session: AsyncSession, ctx: _Context, start: datetime, end: dat
             langs[(day, channel, dept, lang or "")] += 1
         else:
             counts[4] += 1
-    workspace_id = ctx.workspace_id
-    await _insert(
-        session,
-        AnalyticsDay,
-        [
-            {
-                "workspace_id": workspace_id,
-                "day": d,
-                "channel_id": c,
-                "department_id": dep,
-                "person_id": p,
-                "inbound": v[0],
-                "outbound": v[1],
-                "replies": v[2],
-                "broadcasts": v[3],
-                "notes": v[4],
-                "positive": v[5],
-                "neutral": v[6],
-                "negative": v[7],
-                "score_sum": v[8],
-                "scored": v[9],
-            }
-            for (d, c, dep, p), v in day_rows.items()
-        ],
+    ws = ctx.workspace_id
+    bulk = Bulk(session.connection())
+    bulk.insert(
+        AnalyticsDay.__table__,
+        _DAY_COLUMNS,
+        [(ws, d, c, dep, p, *v) for (d, c, dep, p), v in day_rows.items()],
     )
-    await _insert(
-        session,
-        AnalyticsLangDay,
-        [
-            {
-                "workspace_id": workspace_id,
-                "day": d,
-                "channel_id": c,
-                "department_id": dep,
-                "lang": lang[:8],
-                "messages": n,
-            }
-            for (d, c, dep, lang), n in langs.items()
-        ],
+    bulk.insert(
+        AnalyticsLangDay.__table__,
+        ("workspace_id", "day", "channel_id", "department_id", "lang", "messages"),
+        [(ws, d, c, dep, lang[:8], n) for (d, c, dep, lang), n in langs.items()],
     )
-    await _insert(
-        session,
-        AnalyticsVoiceDay,
-        [
-            {
-                "workspace_id": workspace_id,
-                "day": d,
-                "channel_id": c,
-                "department_id": dep,
-                "contact_id": contact,
-                "messages": n,
-            }
-            for (d, c, dep, contact), n in voices.items()
-        ],
+    bulk.insert(
+        AnalyticsVoiceDay.__table__,
+        ("workspace_id", "day", "channel_id", "department_id", "contact_id", "messages"),
+        [(ws, d, c, dep, contact, n) for (d, c, dep, contact), n in voices.items()],
     )
-    await _insert(
-        session,
-        AnalyticsQueryDay,
-        [
-            {
-                "workspace_id": workspace_id,
-                "day": d,
-                "query_id": q,
-                "messages": v[0],
-                "positive": v[1],
-                "neutral": v[2],
-                "negative": v[3],
-                "score_sum": v[4],
-                "scored": v[5],
-            }
-            for (d, q), v in queries.items()
-        ],
+    bulk.insert(
+        AnalyticsQueryDay.__table__,
+        (
+            "workspace_id",
+            "day",
+            "query_id",
+            "messages",
+            "positive",
+            "neutral",
+            "negative",
+            "score_sum",
+            "scored",
+        ),
+        [(ws, d, q, *v) for (d, q), v in queries.items()],
     )
+
+
+_DAY_COLUMNS = (
+    "workspace_id", "day", "channel_id", "department_id", "person_id", "inbound", "outbound",
+    "replies", "broadcasts", "notes", "positive", "neutral", "negative", "score_sum", "scored",
+)  # fmt: skip
 
 
 def _sentiment(counts: list[Any], at: int, label: str | None, score: float | None) -> None:
@@ -386,11 +390,6 @@ def _sentiment(counts: list[Any], at: int, label: str | None, score: float | Non
     if score is not None:
         counts[at + 3] += score
         counts[at + 4] += 1
-
-
-async def _insert(session: AsyncSession, table: type, rows: Sequence[dict[str, Any]]) -> None:
-    for start in range(0, len(rows), 1000):
-        await session.execute(insert(table), list(rows[start : start + 1000]))
 
 
 # --- refresh and rebuild ----------------------------------------------------------------------

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from allsang.analytics.definitions import dialogue_score, gini, percentile, ratio
@@ -123,105 +123,121 @@ _DIALOGUE_COLUMNS = [
 ]
 
 
+DIMENSIONS = ("channel_id", "department_id", "person_id")
+
+
 async def _dialogue(
-    session: AsyncSession,
-    workspace_id: int,
-    f: Filters,
-    dimension: str,
-    names: dict[int, str],
-) -> list[list[Any]]:
-    """Dialogue and response figures grouped by ``dimension`` (channel_id, department_id,
-    person_id, or "" for one total row)."""
+    session: AsyncSession, workspace_id: int, f: Filters, names: dict[str, dict[int, str]]
+) -> dict[str, list[list[Any]]]:
+    """Dialogue and response rows for the total (key ``""``) and grouped by each of
+    :data:`DIMENSIONS`: three queries grouped by all dimensions at once, summed in Python."""
     c = AnalyticsConversation
-    group = getattr(c, dimension) if dimension else func.min(0)
-    key = [group] if dimension else []
-    facts = await session.execute(
-        select(
-            *(key or [func.min(0)]),
-            func.count(),
-            func.sum(case((c.expects_answer, 1), else_=0)),
-            func.sum(case((and_(c.expects_answer, c.first_response_at.is_not(None)), 1), else_=0)),
-            func.sum(case((c.turns >= 2, 1), else_=0)),
-            func.sum(
-                case(
-                    (
-                        and_(
-                            c.first_response_at.is_(None),
-                            c.intent.in_(("question", "complaint")),
+    dims = [c.channel_id, c.department_id, c.person_id]
+    facts = list(
+        await session.execute(
+            select(
+                *dims,
+                func.count(),
+                func.sum(case((c.expects_answer, 1), else_=0)),
+                func.sum(
+                    case((and_(c.expects_answer, c.first_response_at.is_not(None)), 1), else_=0)
+                ),
+                func.sum(case((c.turns >= 2, 1), else_=0)),
+                func.sum(
+                    case(
+                        (
+                            and_(
+                                c.first_response_at.is_(None),
+                                c.intent.in_(("question", "complaint")),
+                            ),
+                            1,
                         ),
-                        1,
-                    ),
-                    else_=0,
-                )
-            ),
-            func.sum(case((c.sla_met.is_(True), 1), else_=0)),
-            func.sum(case((c.sla_met.is_not(None), 1), else_=0)),
+                        else_=0,
+                    )
+                ),
+                func.sum(case((c.sla_met.is_(True), 1), else_=0)),
+                func.sum(case((c.sla_met.is_not(None), 1), else_=0)),
+            )
+            .where(*_facts(workspace_id, f))
+            .group_by(*dims)
         )
-        .where(*_facts(workspace_id, f))
-        .group_by(*key)
     )
-    per: dict[int, dict[str, Any]] = {}
-    for row in facts:
-        per[row[0] or 0] = {
-            "conversations": row[1],
-            "expecting": int(row[2] or 0),
-            "answered": int(row[3] or 0),
-            "two_turns": int(row[4] or 0),
-            "unanswered": int(row[5] or 0),
-            "sla_met": int(row[6] or 0),
-            "sla_known": int(row[7] or 0),
-        }
-    times: dict[int, list[float]] = defaultdict(list)
-    resolutions: dict[int, list[float]] = defaultdict(list)
-    for row in await session.execute(
-        select(*key, c.business_seconds).where(
-            *_facts(workspace_id, f), c.business_seconds.is_not(None)
+    # One float per answered or resolved conversation of the period: exact percentiles.
+    times = list(
+        await session.execute(
+            select(*dims, c.business_seconds, c.resolution_seconds).where(
+                *_facts(workspace_id, f),
+                or_(c.business_seconds.is_not(None), c.resolution_seconds.is_not(None)),
+            )
         )
-    ):
-        times[row[0] if dimension else 0].append(row[-1])
-    for row in await session.execute(
-        select(*key, c.resolution_seconds).where(
-            *_facts(workspace_id, f), c.resolution_seconds.is_not(None)
-        )
-    ):
-        resolutions[row[0] if dimension else 0].append(row[-1])
+    )
     d = AnalyticsDay
-    day_key = [getattr(d, dimension)] if dimension else []
-    sent: dict[int, tuple[int, int]] = {}
-    for row in await session.execute(
-        select(*day_key, func.sum(d.replies), func.sum(d.broadcasts))
-        .where(*_days(d, workspace_id, f))
-        .group_by(*day_key)
-    ):
-        sent[row[0] if dimension else 0] = (int(row[-2] or 0), int(row[-1] or 0))
-    rows = []
-    for k in sorted(set(per) | set(sent), key=lambda k: (names.get(k, "~"), k)):
-        if dimension == "person_id" and k == 0:
-            continue  # replies nobody in the workspace wrote (echoes of other tools)
-        fig = per.get(k, {})
-        replies, broadcasts = sent.get(k, (0, 0))
-        reply_rate = ratio(fig.get("answered", 0), fig.get("expecting", 0))
-        two = ratio(fig.get("two_turns", 0), fig.get("conversations", 0))
-        share = ratio(replies, replies + broadcasts)
-        rows.append(
-            [
-                names.get(k, _("None")) if dimension else _("All"),
-                dialogue_score(reply_rate, two, share),
-                fig.get("conversations", 0),
-                fig.get("expecting", 0),
-                reply_rate,
-                percentile(times.get(k, []), 0.5),
-                percentile(times.get(k, []), 0.9),
-                two,
-                fig.get("unanswered", 0),
-                replies,
-                broadcasts,
-                round(replies / broadcasts, 2) if broadcasts else None,
-                percentile(resolutions.get(k, []), 0.5),
-                ratio(fig.get("sla_met", 0), fig.get("sla_known", 0)),
-            ]
+    sent = list(
+        await session.execute(
+            select(
+                d.channel_id,
+                d.department_id,
+                d.person_id,
+                func.sum(d.replies),
+                func.sum(d.broadcasts),
+            )
+            .where(*_days(d, workspace_id, f))
+            .group_by(d.channel_id, d.department_id, d.person_id)
         )
-    return rows
+    )
+    out: dict[str, list[list[Any]]] = {}
+    for position, dimension in enumerate(("", *DIMENSIONS)):
+        index = position - 1
+
+        def key(row: Any, index: int = index) -> int:
+            return 0 if index < 0 else (row[index] or 0)
+
+        per: dict[int, list[int]] = defaultdict(lambda: [0] * 7)
+        for row in facts:
+            sums = per[key(row)]
+            for n in range(7):
+                sums[n] += int(row[3 + n] or 0)
+        durations: dict[int, list[float]] = defaultdict(list)
+        resolutions: dict[int, list[float]] = defaultdict(list)
+        for row in times:
+            if row[3] is not None:
+                durations[key(row)].append(row[3])
+            if row[4] is not None:
+                resolutions[key(row)].append(row[4])
+        posted: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        for row in sent:
+            pair = posted[key(row)]
+            pair[0] += int(row[3] or 0)
+            pair[1] += int(row[4] or 0)
+        labels = names.get(dimension, {})
+        rows = []
+        for k in sorted(set(per) | set(posted), key=lambda k: (labels.get(k, "~"), k)):
+            if dimension == "person_id" and k == 0:
+                continue  # nobody's: unassigned and unanswered, or answered by another tool
+            total, expecting, answered, two, unanswered, met, known = per.get(k, [0] * 7)
+            replies, broadcasts = posted.get(k, [0, 0])
+            reply_rate = ratio(answered, expecting)
+            two_share = ratio(two, total)
+            rows.append(
+                [
+                    labels.get(k, _("None")) if dimension else _("All"),
+                    dialogue_score(reply_rate, two_share, ratio(replies, replies + broadcasts)),
+                    total,
+                    expecting,
+                    reply_rate,
+                    percentile(durations.get(k, []), 0.5),
+                    percentile(durations.get(k, []), 0.9),
+                    two_share,
+                    unanswered,
+                    replies,
+                    broadcasts,
+                    round(replies / broadcasts, 2) if broadcasts else None,
+                    percentile(resolutions.get(k, []), 0.5),
+                    ratio(met, known),
+                ]
+            )
+        out[dimension] = rows
+    return out
 
 
 async def _names(session: AsyncSession, workspace_id: int) -> dict[str, dict[int, str]]:
@@ -256,16 +272,23 @@ async def build_report(session: AsyncSession, workspace_id: int, f: Filters) -> 
     """Every table of the analytics page for the period and filters."""
     names = await _names(session, workspace_id)
     tables: list[Table] = []
-    total = await _dialogue(session, workspace_id, f, "", {})
+    dialogue = await _dialogue(session, workspace_id, f, names)
+    total = dialogue[""]
     headline = dict(zip([c.key for c in _DIALOGUE_COLUMNS], total[0], strict=True)) if total else {}
     for key, title, dimension in (
         ("dialogue_channel", N_("Dialogue by channel"), "channel_id"),
         ("dialogue_department", N_("Dialogue by department"), "department_id"),
         ("response_person", N_("Response by person"), "person_id"),
     ):
-        rows = await _dialogue(session, workspace_id, f, dimension, names[dimension])
         tables.append(
-            Table(key, title, list(_DIALOGUE_COLUMNS), rows, chart="bar", series=["score"])
+            Table(
+                key,
+                title,
+                list(_DIALOGUE_COLUMNS),
+                dialogue[dimension],
+                chart="bar",
+                series=["score"],
+            )
         )
     tables.append(await _daily(session, workspace_id, f))
     tables.append(await _sentiment(session, workspace_id, f))

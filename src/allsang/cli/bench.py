@@ -13,6 +13,7 @@ BENCHMARKS: dict[str, str] = {
     "inbox": "allsang.inbox.bench",
     "ingest": "allsang.ingest.bench",
     "listen": "allsang.listening.bench",
+    "analytics": "allsang.analytics.bench",
     "wall": "allsang.wall.bench",
 }
 
@@ -24,11 +25,21 @@ BENCHMARKS: dict[str, str] = {
 @click.option(
     "--database-url",
     default=None,
-    help="PostgreSQL server to also measure on, in a scratch database (inbox only).",
+    help="PostgreSQL server to also measure on, in a scratch database (inbox, analytics).",
 )
-def bench(name: str, quick: bool, as_json: bool, database_url: str | None) -> None:
+@click.option(
+    "--messages",
+    type=click.IntRange(min=1000),
+    default=None,
+    help="Messages to seed (analytics only; default 1,000,000, 50,000 with --quick).",
+)
+def bench(
+    name: str, quick: bool, as_json: bool, database_url: str | None, messages: int | None
+) -> None:
     """Run the benchmark NAME and report its figures beside the baseline from the same run."""
     options: dict[str, Any] = {"database_url": database_url} if database_url else {}
+    if messages:
+        options["messages"] = messages
     result: dict[str, Any] = importlib.import_module(BENCHMARKS[name]).run(quick=quick, **options)
     result = {"benchmark": name, "quick": quick, **result}
     if as_json:
