@@ -5,6 +5,7 @@ comment, a network refusal leaves it pending, and every step is audited."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any, ClassVar
 
 import pytest
@@ -15,6 +16,7 @@ from allsang.connectors import registry
 from allsang.connectors.base import ChannelContext, PermanentError, Sent
 from allsang.db.models import AuditEvent, Message, Notification
 from allsang.db.models.inbox_workflow import PendingReply
+from allsang.db.types import utcnow
 from allsang.inbox import approval, replies
 from allsang.runtime import Runtime
 from tests.inbox.seed import Seeded, seed
@@ -226,3 +228,29 @@ async def test_a_pending_reply_by_someone_else_is_a_collision(
         runtime, actor(world, "editor"), world.workspace.id, target.id, "Hi", force=True
     )
     assert fake.sent == [("reply", "100", "Hi")]
+
+
+async def test_a_reply_stuck_while_sending_can_be_decided_again_only_once_stale(
+    runtime: Runtime, world: World, seeded: Seeded, fake: type[FakeConnector]
+) -> None:
+    await _require_approval(runtime, world)
+    held = await approval.submit(
+        runtime, actor(world, "contributor"), world.workspace.id, seeded.conversations[0].id, "Hej"
+    )
+    assert held is not None
+    # As if a process claimed it and died before it knew the network's answer.
+    async with runtime.db.write() as session:
+        row = await session.get(PendingReply, held.id)
+        assert row is not None
+        row.status, row.decided_at = "sending", utcnow()
+    with pytest.raises(approval.AlreadyDecided):
+        await approval.approve(runtime, actor(world, "editor"), world.workspace.id, held.id)
+    async with runtime.db.write() as session:
+        row = await session.get(PendingReply, held.id)
+        assert row is not None
+        listed = await approval.pending_items(session, world.workspace.id)
+        assert [item.pending.id for item in listed] == [held.id]
+        assert not approval.is_open(row)
+        row.decided_at = utcnow() - approval.STALE_SENDING - timedelta(seconds=1)
+    await approval.approve(runtime, actor(world, "editor"), world.workspace.id, held.id)
+    assert fake.sent == [("reply", "100", "Hej")]

@@ -9,6 +9,9 @@
 * :func:`approve` claims the pending reply with one conditional UPDATE (two editors approving
   at once send it once), then sends it through the connector as its author's reply. If the
   network refuses, it goes back to ``pending`` with the error, for another try or a rejection.
+  A reply still ``sending`` after :data:`STALE_SENDING` (the process died mid-send, so nobody
+  knows whether the network got it) is listed as such and may be approved again or rejected
+  by an editor who has checked the network.
 * :func:`reject` closes it with the editor's comment. The author is notified of either.
 
 Every step writes an audit event: ``reply.submit``, ``reply.approve``, ``reply.reject``,
@@ -18,7 +21,7 @@ Every step writes an audit event: ``reply.submit``, ``reply.approve``, ``reply.r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +37,7 @@ from allsang.inbox.actions import NotFound, load
 from allsang.runtime import Runtime
 
 MAX_COMMENT = 2000
+STALE_SENDING = timedelta(minutes=5)
 
 
 class AlreadyDecided(Exception):
@@ -151,7 +155,11 @@ async def approve(
             .where(
                 PendingReply.id == pending_id,
                 PendingReply.workspace_id == workspace_id,
-                PendingReply.status == "pending",
+                (PendingReply.status == "pending")
+                | (
+                    (PendingReply.status == "sending")
+                    & (PendingReply.decided_at < now - STALE_SENDING)
+                ),
             )
             .values(status="sending", decided_by=actor.person_id, decided_at=now, error="")
             .execution_options(synchronize_session=False)
@@ -215,7 +223,7 @@ async def reject(
     pending = await session.get(PendingReply, pending_id)
     if pending is None or pending.workspace_id != workspace_id:
         raise NotFound(pending_id)
-    if pending.status != "pending":
+    if not is_open(pending):
         raise AlreadyDecided(pending_id)
     pending.status = "rejected"
     pending.comment = comment.strip()[:MAX_COMMENT]
@@ -238,16 +246,25 @@ async def reject(
     return pending
 
 
+def is_open(pending: PendingReply, now: datetime | None = None) -> bool:
+    """Still to decide: pending, or stuck in ``sending`` for longer than :data:`STALE_SENDING`."""
+    if pending.status == "pending":
+        return True
+    stale = (now or utcnow()) - STALE_SENDING
+    return pending.status == "sending" and (pending.decided_at or stale) <= stale
+
+
 async def pending_items(
     session: AsyncSession,
     workspace_id: int,
     *,
     conversation_id: int | None = None,
     author_person_id: int | None = None,
-    statuses: tuple[str, ...] = ("pending",),
+    statuses: tuple[str, ...] = ("pending", "sending"),
     limit: int = 200,
 ) -> list[PendingItem]:
-    """Held replies, oldest first (of one conversation, or of one author)."""
+    """Held replies, oldest first (of one conversation, or of one author); by default those
+    pending and those being sent (see :func:`is_open` for which may be decided)."""
     query = (
         select(PendingReply, Person.name, Conversation.subject)
         .outerjoin(Person, Person.id == PendingReply.author_person_id)

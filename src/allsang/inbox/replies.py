@@ -113,7 +113,7 @@ async def collisions(
         .join(PendingReply, PendingReply.author_person_id == Person.id)
         .where(
             PendingReply.conversation_id == conversation_id,
-            PendingReply.status == "pending",
+            PendingReply.status.in_(("pending", "sending")),
         )
     )
     if person_id is not None:

@@ -65,6 +65,7 @@ async def compose_context(
         "mode_label": lambda mode: i18n.gettext(MODE_LABELS.get(mode, mode)),
         "saved_replies": saved,
         "held_replies": held,
+        "held_is_open": approval.is_open,
         "rejected_replies": mine_rejected[-3:],
         "needs_approval": replies.needs_approval(workspace, viewer.actor),
         "opened": micros(utcnow()),

@@ -305,6 +305,7 @@ async def approvals_page(
         "inbox/approvals.html",
         {
             "items": items,
+            "held_is_open": approval.is_open,
             "mode_label": lambda mode: i18n.gettext(MODE_LABELS.get(mode, mode)),
             "section": "inbox",
         },
