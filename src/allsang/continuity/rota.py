@@ -94,10 +94,19 @@ async def on_duty(session: AsyncSession, department_id: int, at: datetime) -> li
     """
     if at.tzinfo is None:
         raise ValueError("on_duty needs a timezone-aware instant")
-    department = await session.get(Department, department_id)
-    if department is None:
+    # One round trip each for: the zone, the shifts, the overrides, who of them is present.
+    found = (
+        await session.execute(
+            select(Department.workspace_id, DutyRota.timezone, Workspace.timezone)
+            .join(Workspace, Workspace.id == Department.workspace_id)
+            .outerjoin(DutyRota, DutyRota.department_id == Department.id)
+            .where(Department.id == department_id)
+        )
+    ).first()
+    if found is None:
         return []
-    local = at.astimezone(ZoneInfo(await rota_timezone(session, department)))
+    workspace_id, own_zone, workspace_zone = found
+    local = at.astimezone(ZoneInfo(own_zone or workspace_zone))
     weekday, minute = local.weekday(), local.hour * 60 + local.minute
     people: set[int] = set()
     shifts = await session.execute(
@@ -122,17 +131,28 @@ async def on_duty(session: AsyncSession, department_id: int, at: datetime) -> li
     for person_id, kind in overrides:
         (people if kind == "on" else off).add(person_id)
     people -= off
-    people -= await absent_people(session, department.workspace_id, at)
     if not people:
         return []
+    away = (
+        select(Absence.id)
+        .where(
+            Absence.person_id == Person.id,
+            Absence.workspace_id == workspace_id,
+            Absence.state.in_(ABSENT_STATES),
+            Absence.starts_at <= at,
+            Absence.ends_at > at,
+        )
+        .exists()
+    )
     present = await session.scalars(
         select(Person.id)
         .join(Membership, Membership.person_id == Person.id)
         .where(
             Person.id.in_(people),
             Person.is_active.is_(True),
-            Membership.workspace_id == department.workspace_id,
+            Membership.workspace_id == workspace_id,
             Membership.role != "display",
+            ~away,
         )
     )
     return sorted(present)
