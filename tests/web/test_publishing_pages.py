@@ -12,7 +12,7 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 
 from allsang.db.models import Channel, Job
-from allsang.db.models.calendar import AdvocacyShare, ChannelOwner
+from allsang.db.models.calendar import AdvocacyShare, CalendarItem, ChannelOwner
 from allsang.db.models.publishing import Campaign, Post, PostDelivery
 from allsang.publishing.timing import to_local
 from allsang.runtime import Runtime
@@ -184,3 +184,39 @@ async def test_a_link_preview_reads_the_pages_opengraph_tags_escaped(
     runtime.settings.fetch_allow_private_networks = False
     blocked = await contributor.get("/publish/link-preview", params={"text": f"See {url}"})
     assert "could not be previewed" in blocked.text
+
+
+async def test_the_calendar_puts_entries_on_the_viewers_local_day_across_dst(
+    runtime: Runtime, world: World, client_as: ClientFactory
+) -> None:
+    _channel_id, _own_id, campaign_id = await _setup(runtime, world)
+    async with runtime.db.write() as session:
+        for title, instant in (
+            # 00:30 in Oslo on the day the clocks go forward (still CET, UTC+1) ...
+            ("Before the change", datetime(2030, 3, 30, 23, 30, tzinfo=UTC)),
+            # ... and 00:30 the next day (CEST, UTC+2).
+            ("After the change", datetime(2030, 3, 31, 22, 30, tzinfo=UTC)),
+        ):
+            session.add(
+                CalendarItem(
+                    workspace_id=world.workspace.id,
+                    kind="newsletter",
+                    title=title,
+                    starts_at=instant,
+                    timezone="Europe/Oslo",
+                    campaign_id=campaign_id,
+                )
+            )
+    viewer = await client_as("viewer")
+    page = (await viewer.get("/calendar?view=list&date=2030-03-30")).text
+    days = re.findall(
+        r'<span class="day-label">([\d-]+)</span>.*?<time[^>]*>([\d:]+)</time>.*?'
+        r'<span class="title">([^<]+)</span>',
+        page,
+        re.S,
+    )
+    assert days == [
+        ("2030-03-31", "00:30", "Before the change"),
+        ("2030-04-01", "00:30", "After the change"),
+    ]
+    assert "Times are shown in Europe/Oslo." in page

@@ -410,9 +410,7 @@ async def feeds_page(
         {
             "section": "publish",
             "feeds": feeds,
-            "new_url": request.query_params.get("new_url", "")
-            if request.query_params.get("new_url", "").startswith(str(request.base_url))
-            else "",
+            "new_url": "",
             **await _choices(request, _workspace_id(viewer)),
         },
     )
