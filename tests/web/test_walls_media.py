@@ -158,13 +158,21 @@ async def test_the_logo_comes_from_an_address_or_an_upload_and_svg_is_refused(
     httpserver: HTTPServer,
 ) -> None:
     editor = await client_as("editor")
+    # A logo address that gives no usable image is refused when the wall is saved.
+    svg_logo = _serve(httpserver, SVG, "image/svg+xml")
+    refused = await editor.post("/walls/new", data={"name": "Svg", "logo_url": svg_logo})
+    assert refused.status_code == 422 and "The logo could not be fetched" in refused.text
+    assert f'value="{svg_logo}"' in refused.text  # the form keeps what was typed
+
     logo = _serve(httpserver, PNG, "image/png")
     wall_id, _token = await _screen(editor, client, logo_url=logo)
+    assert _hits(httpserver, logo) == 1  # fetched when saved
     screen = await client.get(f"/walls/{wall_id}")
     src = re.search(r'class="wall-logo" src="([^"]+)"', screen.text).group(1)  # type: ignore[union-attr]
     assert logo not in screen.text
     served = await client.get(src)
     assert served.status_code == 200 and served.content == PNG
+    assert _hits(httpserver, logo) == 1  # and served from the cache
 
     form = (await editor.get(f"/walls/{wall_id}/edit")).text
     assert 'enctype="multipart/form-data"' in form

@@ -151,16 +151,18 @@ async def cached(
     *,
     max_bytes: int = MAX_IMAGE_BYTES,
     allow_private_networks: bool = False,
+    retry_failed: bool = False,
 ) -> Cached:
     """The image at ``source`` from the cache, fetched first if needed; :class:`Unavailable`
-    if it cannot be shown."""
+    if it cannot be shown. ``retry_failed`` fetches again even if the last attempt failed
+    less than :data:`RETRY_FAILED` ago (a person just saved the address)."""
     key = key_of(source)
     row = await _row(db, key)
     if (found := _usable(row, data_dir)) is not None:
         return found
     if source.startswith(UPLOAD_PREFIX):
         raise Unavailable("the uploaded image is gone")
-    if _recently_failed(row):
+    if _recently_failed(row) and not retry_failed:
         raise Unavailable(row.error)  # type: ignore[union-attr]
     lock = _LOCKS.get(key)
     if lock is None:
@@ -169,7 +171,7 @@ async def cached(
         row = await _row(db, key)
         if (found := _usable(row, data_dir)) is not None:
             return found
-        if _recently_failed(row):
+        if _recently_failed(row) and not retry_failed:
             raise Unavailable(row.error)  # type: ignore[union-attr]
         try:
             fetched = await safefetch.fetch(

@@ -7,6 +7,7 @@ followed by a hint to open screens.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -53,6 +54,10 @@ FIELD_ERRORS: dict[str, str] = {
     "event_url": i18n.N_("Enter an address starting with https:// or http://."),
     "logo_url": i18n.N_("Enter an address starting with https:// or http://."),
     "logo_file": i18n.N_("Upload a PNG, JPEG, GIF or WebP image of at most 2 MB."),
+    "logo_fetch": i18n.N_(
+        "The logo could not be fetched: the address must give a PNG, JPEG, GIF or WebP image "
+        "of at most 2 MB from a public server."
+    ),
     "rules": i18n.N_("Enter numbers for the minimum sentiment (−1 to 1) and account age."),
 }
 
@@ -251,8 +256,23 @@ async def _logo(request: Request, form: FormData, address: str, existing: Wall |
         except media.InvalidImage:
             raise service.InvalidWall("logo_file") from None
     kept = existing.logo_url if existing is not None else ""
-    if not address.strip() and kept.startswith(media.UPLOAD_PREFIX) and not form.get("remove_logo"):
+    address = address.strip()
+    if not address and kept.startswith(media.UPLOAD_PREFIX) and not form.get("remove_logo"):
         return kept
+    if address and address != kept and re.match(r"^https?://\S+$", address):
+        # Fetched now, so a refused logo is reported here rather than missing on the TV.
+        runtime = runtime_of(request)
+        try:
+            await media.cached(
+                runtime.db,
+                runtime.settings.data_dir,
+                address,
+                max_bytes=media.MAX_LOGO_BYTES,
+                allow_private_networks=runtime.settings.fetch_allow_private_networks,
+                retry_failed=True,
+            )
+        except media.Unavailable:
+            raise service.InvalidWall("logo_fetch") from None
     return address
 
 
