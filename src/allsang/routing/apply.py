@@ -16,16 +16,17 @@ Then the SLA due time of every touched conversation is recomputed (:mod:`.sla`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from allsang import audit
-from allsang.authz import Actor
 from allsang.db.dialect import insert_ignoring_conflicts
 from allsang.db.models import (
     PRIORITIES,
+    AuditEvent,
     Channel,
     Contact,
     Conversation,
@@ -38,12 +39,11 @@ from allsang.db.models import (
 from allsang.db.models.routing import RoutingRule, SlaTarget
 from allsang.db.types import utcnow
 from allsang.routing import sla
-from allsang.routing.roundrobin import next_assignee
+from allsang.routing.hours import hours_for_department
+from allsang.routing.roundrobin import take_turns
 from allsang.routing.rules import Actions, RuleBook, Subject
 
-
-def routing_actor(workspace_id: int) -> Actor:
-    return Actor(kind="system", label="routing", workspace_id=workspace_id)
+ROUTING_ACTOR = "routing"  # the actor label of routing's audit events
 
 
 async def route_stored(
@@ -76,7 +76,21 @@ async def route_stored(
     now = now or utcnow()
     rows = (
         await session.execute(
-            select(Message, Contact.handle, Channel.network)
+            # Columns, not entities: a batch has hundreds of messages and routing reads them once.
+            select(
+                Message.id,
+                Message.conversation_id,
+                Message.direction,
+                Message.text,
+                Message.lang,
+                Message.sentiment,
+                Message.sentiment_score,
+                Message.channel_id,
+                Message.url,
+                Message.extra,
+                Contact.handle,
+                Channel.network,
+            )
             .outerjoin(Contact, Contact.id == Message.contact_id)
             .outerjoin(Channel, Channel.id == Message.channel_id)
             .where(Message.id.in_(message_ids), Message.conversation_id.is_not(None))
@@ -85,25 +99,71 @@ async def route_stored(
     ).all()
     if not rows:
         return
-    conversation_ids = sorted({row[0].conversation_id for row in rows})
+    conversation_ids = sorted({row.conversation_id for row in rows})
     conversations = {
         c.id: c
         for c in await session.scalars(
             select(Conversation).where(Conversation.id.in_(conversation_ids)).with_for_update()
         )
     }
-    if rules:
-        await _apply_rules(session, RuleBook(rules), rows, conversations, set(message_ids), now)
-    if has_targets:
-        for conversation in conversations.values():
-            await sla.refresh(session, conversation)
+    # Everything below reads what it needs once per batch and changes the loaded objects; the
+    # final flush writes them (one statement per kind of change, not one per conversation).
+    with session.no_autoflush:
+        if rules:
+            await _apply_rules(session, RuleBook(rules), rows, conversations, set(message_ids), now)
+        if has_targets:
+            await _refresh_due_times(session, list(conversations.values()))
     await session.flush()
+
+
+async def _refresh_due_times(session: AsyncSession, conversations: list[Conversation]) -> None:
+    department_ids = {c.department_id for c in conversations if c.department_id is not None}
+    targets = await sla.targets_by_department(session, department_ids)
+    hours = {d: await hours_for_department(session, d) for d in targets}
+    for conversation in conversations:
+        department = conversation.department_id
+        chosen = sla.pick(targets.get(department) if department else None, conversation.priority)
+        due = None
+        if chosen is not None and department is not None:
+            due = sla.due_at(conversation, chosen, hours[department])
+        sla.apply_due(conversation, due)
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What the batch's matching rules ask of one conversation."""
+
+    conversation: Conversation
+    opened: bool
+    rule_ids: list[int] = field(default_factory=list)
+    department_id: int | None = None
+    person_id: int | None = None
+    round_robin: bool = False
+    priority: str | None = None
+    tag_ids: list[int] = field(default_factory=list)
+
+    def add(self, actions: Actions) -> None:
+        self.rule_ids += actions.rule_ids
+        if self.opened:
+            self.department_id = self.department_id or actions.department_id
+            if self.person_id is None and not self.round_robin:
+                self.person_id = actions.person_id
+                self.round_robin = actions.round_robin
+        if actions.priority is not None and (
+            self.priority is None or _rank(actions.priority) > _rank(self.priority)
+        ):
+            self.priority = actions.priority
+        self.tag_ids += [t for t in actions.tag_ids if t not in self.tag_ids]
+
+
+def _rank(priority: str | None) -> int:
+    return PRIORITIES.index(priority) if priority in PRIORITIES else PRIORITIES.index("normal")
 
 
 async def _apply_rules(
     session: AsyncSession,
     book: RuleBook,
-    rows: Sequence[tuple[Message, str | None, str | None]],
+    rows: Sequence[Row[Any]],
     conversations: dict[int, Conversation],
     stored: set[int],
     now: datetime,
@@ -131,7 +191,8 @@ async def _apply_rules(
         .tuples()
         .all()
     )
-    for message, handle, network in rows:
+    plans: dict[int, _Plan] = {}
+    for message in rows:
         if message.direction != "inbound":
             continue
         conversation = conversations[message.conversation_id]  # type: ignore[index]
@@ -144,8 +205,8 @@ async def _apply_rules(
             sentiment=message.sentiment,
             sentiment_score=message.sentiment_score,
             channel_id=message.channel_id,
-            network=network,
-            handle=handle,
+            network=message.network,
+            handle=message.handle,
             author_name=author.get("name") or None,
             url=message.url or None,
             known_contact=known,
@@ -154,72 +215,85 @@ async def _apply_rules(
         actions = book.evaluate(subject)
         if not actions.rule_ids:
             continue
-        opened_now = first_message.get(conversation.id) in stored
-        await apply_actions(session, conversation, actions, opened=opened_now, now=now)
+        plan = plans.get(conversation.id)
+        if plan is None:
+            opened = first_message.get(conversation.id) in stored
+            plan = plans[conversation.id] = _Plan(conversation, opened)
+        plan.add(actions)
+    if plans:
+        await _carry_out(session, list(plans.values()), now)
 
 
-async def apply_actions(
-    session: AsyncSession,
-    conversation: Conversation,
-    actions: Actions,
-    *,
-    opened: bool,
-    now: datetime,
-) -> None:
-    """Carry out merged rule actions on a conversation (see the module docstring)."""
-    changes: dict[str, object] = {}
-    if opened:
-        if actions.department_id is not None and conversation.department_id is None:
-            department = await session.get(Department, actions.department_id)
-            if department is not None and department.workspace_id == conversation.workspace_id:
-                conversation.department_id = department.id
-                changes["department_id"] = department.id
-        if conversation.assignee_id is None:
-            person = actions.person_id
-            if person is not None and not await _member(session, conversation.workspace_id, person):
-                person = None  # left the workspace since the rule was written
-            if person is None and actions.round_robin and conversation.department_id is not None:
-                person = await next_assignee(session, conversation.department_id, now)
-            if person is not None:
-                conversation.assignee_id = person
-                if conversation.status == "new":
-                    conversation.status = "open"
-                changes["assignee_id"] = person
-    if actions.priority is not None and PRIORITIES.index(actions.priority) > PRIORITIES.index(
-        conversation.priority if conversation.priority in PRIORITIES else "normal"
-    ):
-        conversation.priority = actions.priority
-        changes["priority"] = actions.priority
-    for tag_id in actions.tag_ids:
-        await session.execute(
-            insert_ignoring_conflicts(session, ConversationTag.__table__).values(
-                conversation_id=conversation.id, tag_id=tag_id
+async def _carry_out(session: AsyncSession, plans: list[_Plan], now: datetime) -> None:
+    """Apply the plans (see the module docstring), round-robin turns taken per department."""
+    workspace_id = plans[0].conversation.workspace_id
+    departments = set(
+        await session.scalars(select(Department.id).where(Department.workspace_id == workspace_id))
+    )
+    members = set(
+        await session.scalars(
+            select(Membership.person_id)
+            .join(Person, Person.id == Membership.person_id)
+            .where(
+                Membership.workspace_id == workspace_id,
+                Membership.role != "display",
+                Person.is_active.is_(True),
             )
         )
-    if actions.tag_ids:
-        changes["tag_ids"] = actions.tag_ids
-    if changes:
-        conversation.updated_at = now
-        audit.record(
-            session,
-            routing_actor(conversation.workspace_id),
-            "conversation.route",
-            "conversation",
-            conversation.id,
-            rules=actions.rule_ids,
-            **changes,
-        )
-
-
-async def _member(session: AsyncSession, workspace_id: int, person_id: int) -> bool:
-    found = await session.scalar(
-        select(Membership.id)
-        .join(Person, Person.id == Membership.person_id)
-        .where(
-            Membership.workspace_id == workspace_id,
-            Membership.person_id == person_id,
-            Membership.role != "display",
-            Person.is_active.is_(True),
-        )
     )
-    return found is not None
+    changes: dict[int, dict[str, object]] = {}
+    waiting_turns: dict[int, list[_Plan]] = {}
+    for plan in plans:
+        conversation, changed = plan.conversation, changes.setdefault(plan.conversation.id, {})
+        if plan.opened:
+            if plan.department_id in departments and conversation.department_id is None:
+                conversation.department_id = changed["department_id"] = plan.department_id
+            if conversation.assignee_id is None:
+                if plan.person_id in members:  # skips someone who has left the workspace
+                    _assign(conversation, plan.person_id, changed)
+                elif plan.round_robin and conversation.department_id is not None:
+                    waiting_turns.setdefault(conversation.department_id, []).append(plan)
+        if plan.priority is not None and _rank(plan.priority) > _rank(conversation.priority):
+            conversation.priority = changed["priority"] = plan.priority
+        if plan.tag_ids:
+            changed["tag_ids"] = plan.tag_ids
+    for department_id, waiting in waiting_turns.items():
+        people = await take_turns(session, department_id, len(waiting), now)
+        for plan, person in zip(waiting, people, strict=True):
+            if person is not None:
+                _assign(plan.conversation, person, changes[plan.conversation.id])
+    tags = [
+        {"conversation_id": plan.conversation.id, "tag_id": tag_id}
+        for plan in plans
+        for tag_id in plan.tag_ids
+    ]
+    if tags:
+        await session.execute(insert_ignoring_conflicts(session, ConversationTag.__table__), tags)
+    # The audit rows audit.record would add, in one multi-row INSERT (a batch can route
+    # hundreds of conversations; one INSERT each held the write lock ten times as long).
+    events = []
+    for plan in plans:
+        changed = changes[plan.conversation.id]
+        if changed:
+            plan.conversation.updated_at = now
+            events.append(
+                {
+                    "workspace_id": workspace_id,
+                    "actor_person_id": None,
+                    "actor": ROUTING_ACTOR,
+                    "action": "conversation.route",
+                    "resource_type": "conversation",
+                    "resource_id": str(plan.conversation.id),
+                    "data": {"rules": plan.rule_ids, **changed},
+                    "ip": None,
+                    "created_at": now,
+                }
+            )
+    if events:
+        await session.execute(insert(AuditEvent), events)
+
+
+def _assign(conversation: Conversation, person_id: int, changed: dict[str, object]) -> None:
+    conversation.assignee_id = changed["assignee_id"] = person_id
+    if conversation.status == "new":
+        conversation.status = "open"  # as assigning in the inbox does

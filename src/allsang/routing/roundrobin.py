@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from allsang.continuity.rota import absent_people, on_duty
@@ -59,24 +59,33 @@ async def eligible(session: AsyncSession, department_id: int, at: datetime) -> l
 async def next_assignee(session: AsyncSession, department_id: int, at: datetime) -> int | None:
     """Take the next turn in the department: the chosen person's id, or None when nobody is
     eligible (then no turn is used). Call inside the write transaction that assigns."""
+    return (await take_turns(session, department_id, 1, at))[0]
+
+
+async def take_turns(
+    session: AsyncSession, department_id: int, count: int, at: datetime
+) -> list[int | None]:
+    """Take ``count`` consecutive turns at once (one batch of conversations): the person for
+    each, in order; all None when nobody is eligible. The counter moves by ``count`` in one
+    statement, so a concurrent assigner gets the turns after these."""
     people = await eligible(session, department_id, at)
-    if not people:
-        return None
+    if not people or count < 1:
+        return [None] * max(count, 0)
     await session.execute(
         insert_ignoring_conflicts(session, RoundRobinCounter.__table__).values(
             department_id=department_id, turn=0
         )
     )
-    turn = (
+    last = (
         await session.execute(
             update(RoundRobinCounter)
             .where(RoundRobinCounter.department_id == department_id)
-            .values(turn=RoundRobinCounter.turn + 1)
+            .values(turn=RoundRobinCounter.turn + count)
             .returning(RoundRobinCounter.turn)
             .execution_options(synchronize_session=False)
         )
     ).scalar_one()
-    last_turns = dict(
+    last_turns: dict[int, int] = dict(
         (
             await session.execute(
                 select(RoundRobinTurn.person_id, RoundRobinTurn.turn).where(
@@ -88,20 +97,26 @@ async def next_assignee(session: AsyncSession, department_id: int, at: datetime)
         .tuples()
         .all()
     )
-    chosen = min(people, key=lambda person: (last_turns.get(person, 0), person))
-    if chosen in last_turns:
+    known = set(last_turns)
+    chosen: list[int | None] = []
+    for turn in range(last - count + 1, last + 1):
+        person = min(people, key=lambda p: (last_turns.get(p, 0), p))
+        last_turns[person] = turn
+        chosen.append(person)
+    changed = set(p for p in chosen if p is not None)
+    updates = [{"p": p, "t": last_turns[p]} for p in sorted(changed & known)]
+    if updates:
+        table = RoundRobinTurn.__table__
         await session.execute(
-            update(RoundRobinTurn)
-            .where(
-                RoundRobinTurn.department_id == department_id, RoundRobinTurn.person_id == chosen
-            )
-            .values(turn=turn)
-            .execution_options(synchronize_session=False)
+            table.update()
+            .where(table.c.department_id == department_id, table.c.person_id == bindparam("p"))
+            .values(turn=bindparam("t")),
+            updates,
         )
-    else:
-        await session.execute(
-            RoundRobinTurn.__table__.insert().values(
-                department_id=department_id, person_id=chosen, turn=turn
-            )
-        )
+    inserts = [
+        {"department_id": department_id, "person_id": p, "turn": last_turns[p]}
+        for p in sorted(changed - known)
+    ]
+    if inserts:
+        await session.execute(RoundRobinTurn.__table__.insert(), inserts)
     return chosen

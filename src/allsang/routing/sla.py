@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -76,17 +77,44 @@ def due_at(
         return None
 
 
-async def refresh(session: AsyncSession, conversation: Conversation) -> bool:
-    """Recompute the conversation's due time; a changed due time clears the breach mark.
-    True when something changed."""
-    targets = await targets_for(session, conversation.department_id, conversation.priority)
-    hours = await hours_for_department(session, conversation.department_id)
-    due = due_at(conversation, targets, hours) if targets is not None else None
+async def targets_by_department(
+    session: AsyncSession, department_ids: Iterable[int]
+) -> dict[int, dict[str, Targets]]:
+    """Every target row of the departments: ``{department: {priority: Targets}}``."""
+    found: dict[int, dict[str, Targets]] = {}
+    for row in await session.scalars(
+        select(SlaTarget).where(SlaTarget.department_id.in_(list(department_ids)))
+    ):
+        found.setdefault(row.department_id, {})[row.priority] = Targets(
+            row.first_response_minutes, row.next_response_minutes
+        )
+    return found
+
+
+def pick(targets: dict[str, Targets] | None, priority: str) -> Targets | None:
+    """The targets for ``priority``, falling back to the department's default row."""
+    if not targets:
+        return None
+    return targets.get(priority) or targets.get("")
+
+
+def apply_due(conversation: Conversation, due: datetime | None) -> bool:
+    """Store a recomputed due time; a changed due time clears the breach mark."""
     if due == conversation.sla_due_at:
         return False
     conversation.sla_due_at = due
     conversation.sla_breached_at = None
     return True
+
+
+async def refresh(session: AsyncSession, conversation: Conversation) -> bool:
+    """Recompute the conversation's due time; a changed due time clears the breach mark.
+    True when something changed."""
+    targets = await targets_for(session, conversation.department_id, conversation.priority)
+    if targets is None:
+        return apply_due(conversation, None)
+    hours = await hours_for_department(session, conversation.department_id)
+    return apply_due(conversation, due_at(conversation, targets, hours))
 
 
 def state(conversation: Conversation, now: datetime) -> str | None:
