@@ -9,7 +9,8 @@ import pytest
 from allsang.analytics import aggregate
 from allsang.analytics.figures import Filters, build_report
 from allsang.db import Database
-from tests.analytics.history import known_history
+from allsang.db.models.publishing import Post, PostDelivery
+from tests.analytics.history import at, known_history
 
 MONDAY = date(2026, 3, 2)
 
@@ -79,3 +80,30 @@ async def test_languages_and_voices_come_from_the_audience(db: Database) -> None
     voices = report.table("voices").rows
     assert [(row[1], row[3]) for row in voices] == [("asa", 2), ("cy", 2), ("bo", 1)]
     assert {row[0] for row in report.table("languages").rows} == {"sv"}
+
+
+async def test_posts_published_through_allsang_are_counted_per_channel(db: Database) -> None:
+    async with db.write() as session:
+        w = await known_history(session)
+        post = Post(workspace_id=w.workspace.id, department_id=w.press.id, title="Program")
+        session.add(post)
+        await session.flush()
+        for day, key in ((2, "a"), (9, "b")):  # the second is outside the period
+            session.add(
+                PostDelivery(
+                    workspace_id=w.workspace.id,
+                    post_id=post.id,
+                    channel_id=w.mastodon.id,
+                    due_at=at(day, 10),
+                    state="published",
+                    idempotency_key=f"k{key}{post.id}",
+                    published_at=at(day, 10),
+                )
+            )
+    await aggregate.refresh(db, w.workspace.id)
+    async with db.read() as session:
+        report = await build_report(session, w.workspace.id, Filters(MONDAY, MONDAY))
+    by_channel = {row[0]: row for row in report.table("posts_channel").rows}
+    assert by_channel["Mastodon"][1:] == [2, 2, 1]  # broadcasts, replies, published
+    by_department = {row[0]: row for row in report.table("posts_department").rows}
+    assert by_department["Press"][3] == 1  # the post's own department wins

@@ -16,12 +16,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from allsang.analytics.definitions import dialogue_score, gini, percentile, ratio
-from allsang.db.models import Alert, Channel, Contact, Department, ListeningQuery, Person
+from allsang.analytics.definitions import day_bounds, dialogue_score, gini, percentile, ratio
+from allsang.db.models import (
+    Alert,
+    Channel,
+    Contact,
+    Department,
+    ListeningQuery,
+    Person,
+    Workspace,
+)
 from allsang.db.models.analytics import (
     AnalyticsConversation,
     AnalyticsDay,
@@ -29,6 +38,7 @@ from allsang.db.models.analytics import (
     AnalyticsQueryDay,
     AnalyticsVoiceDay,
 )
+from allsang.db.models.publishing import Post, PostDelivery
 from allsang.i18n import N_
 from allsang.i18n import gettext as _
 
@@ -482,22 +492,54 @@ async def _languages(session: AsyncSession, workspace_id: int, f: Filters) -> Ta
 async def _publishing(
     session: AsyncSession, workspace_id: int, f: Filters, names: dict[str, dict[int, str]]
 ) -> list[Table]:
+    """Our broadcasts and replies per channel and department (aggregates), and the posts the
+    publishing module delivered in the period (its ``post_delivery`` rows: one per post and
+    channel, few enough to count directly)."""
     d = AnalyticsDay
+    workspace = await session.get(Workspace, workspace_id)
+    zone = ZoneInfo(workspace.timezone if workspace and workspace.timezone else "UTC")
+    start, end = day_bounds(f.first, f.last, zone)
+    delivered = PostDelivery.published_at
+    department = func.coalesce(Post.department_id, Channel.department_id, 0)
+    published_where = [
+        PostDelivery.workspace_id == workspace_id,
+        delivered >= start,
+        delivered < end,
+    ]
+    if f.channel_id:
+        published_where.append(PostDelivery.channel_id == f.channel_id)
+    if f.department_id:
+        published_where.append(department == f.department_id)
+    if f.person_id:
+        published_where.append(Post.author_id == f.person_id)
     tables = []
     for key, title, dimension in (
         ("posts_channel", N_("Posts per channel"), "channel_id"),
         ("posts_department", N_("Posts per department"), "department_id"),
     ):
         column = getattr(d, dimension)
+        figures: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
+        for k, b, r in await session.execute(
+            select(column, func.sum(d.broadcasts), func.sum(d.replies))
+            .where(*_days(d, workspace_id, f))
+            .group_by(column)
+        ):
+            figures[k or 0][0] += int(b or 0)
+            figures[k or 0][1] += int(r or 0)
+        group = PostDelivery.channel_id if dimension == "channel_id" else department
+        for k, n in await session.execute(
+            select(group, func.count())
+            .select_from(PostDelivery)
+            .join(Post, Post.id == PostDelivery.post_id)
+            .join(Channel, Channel.id == PostDelivery.channel_id)
+            .where(*published_where)
+            .group_by(group)
+        ):
+            figures[k or 0][2] += int(n or 0)
         rows = [
-            [names[dimension].get(k, _("None")), int(b or 0), int(r or 0)]
-            for k, b, r in await session.execute(
-                select(column, func.sum(d.broadcasts), func.sum(d.replies))
-                .where(*_days(d, workspace_id, f))
-                .group_by(column)
-                .order_by(column)
-            )
-            if b or r
+            [names[dimension].get(k, _("None")), *v]
+            for k, v in sorted(figures.items(), key=lambda kv: names[dimension].get(kv[0], ""))
+            if any(v)
         ]
         tables.append(
             Table(
@@ -507,6 +549,7 @@ async def _publishing(
                     Column("name", N_("Name"), "text"),
                     Column("broadcasts", N_("Broadcasts")),
                     Column("replies", N_("Replies")),
+                    Column("published", N_("Published through Allsang")),
                 ],
                 rows,
                 chart="bar",
