@@ -13,7 +13,7 @@ from allsang.db.models import Conversation, Person
 from allsang.db.models.continuity import Absence, DutyShift
 from allsang.db.models.routing import RoundRobinCounter, RoutingRule
 from allsang.ingest.pipeline import Pipeline
-from allsang.routing.roundrobin import eligible, next_assignee
+from allsang.routing.roundrobin import eligible, next_assignee, take_turns
 from allsang.settings import Settings
 from tests.routing.conftest import Place, dm
 
@@ -29,6 +29,18 @@ async def test_turns_go_round_the_department_members_in_order(db: Database, plac
     ada, bo, cy = (place.people[n] for n in ("ada", "bo", "cy"))
     assert [await take(db, place.support) for _ in range(7)] == [ada, bo, cy, ada, bo, cy, ada]
     assert [await take(db, place.sales) for _ in range(2)] == [place.people["dag"]] * 2
+
+
+async def test_a_batch_takes_consecutive_turns_and_the_next_batch_carries_on(
+    db: Database, place: Place
+) -> None:
+    ada, bo, cy = (place.people[n] for n in ("ada", "bo", "cy"))
+    async with db.write() as session:
+        assert await take_turns(session, place.support, 5, MONDAY_NOON) == [ada, bo, cy, ada, bo]
+    async with db.write() as session:
+        assert await take_turns(session, place.support, 2, MONDAY_NOON) == [cy, ada]
+        counter = await session.get(RoundRobinCounter, place.support)
+        assert counter is not None and counter.turn == 7
 
 
 async def test_people_out_of_office_or_inactive_are_skipped_and_return_first(
