@@ -79,6 +79,10 @@ async def test_a_post_goes_from_draft_to_the_calendar_and_the_feed(
         },
     )
     assert item.status_code == 303
+    made = await editor.post("/calendar/campaigns", data={"name": "Autumn fair"})
+    assert made.status_code == 303 and "campaign=" in made.headers["location"]
+    twice = await editor.post("/calendar/campaigns", data={"name": "Autumn fair"})
+    assert "problem=" in twice.headers["location"]
     month = await (await client_as("viewer")).get(
         f"/calendar?view=month&date={when.date().isoformat()}&campaign={campaign_id}"
     )

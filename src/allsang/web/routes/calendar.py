@@ -273,6 +273,25 @@ async def move_entry(
     return redirect(back, ok="saved")
 
 
+@router.post("/calendar/campaigns")
+async def create_campaign(
+    request: Request, viewer: Annotated[Viewer, Depends(require("campaign.manage"))]
+) -> Response:
+    form = await request.form()
+    try:
+        async with runtime_of(request).db.write() as session:
+            campaign = await service.create_campaign(
+                session,
+                viewer.actor,
+                str(form.get("name", ""))[:200],
+                department_id=_int(form.get("department")),
+            )
+    except PublishingError:
+        problem = i18n.gettext("Enter a name no other campaign has.")
+        return redirect(f"/calendar?{urlencode({'problem': problem})}")
+    return redirect(f"/calendar?campaign={campaign.id}", ok="created")
+
+
 # --- traditional items ----------------------------------------------------------------------
 
 
