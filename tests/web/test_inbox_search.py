@@ -9,7 +9,7 @@ import pytest
 from allsang.runtime import Runtime
 from tests.inbox.seed import Seeded, seed
 from tests.web.conftest import ClientFactory, World
-from tests.web.test_inbox import row_order
+from tests.web.test_inbox import FakeMastodon, fake_mastodon, row_order  # noqa: F401 (fixture)
 from tests.web.test_messages_api import token
 
 
@@ -99,3 +99,32 @@ async def test_the_api_answers_a_bad_query_with_a_positioned_problem(
     assert {"q", "language", "sentiment", "intent", "tag_id", "query", "sla_breached"} <= (
         parameters
     )
+
+
+async def test_replies_and_notes_written_through_the_app_are_found_at_once(
+    client: httpx.AsyncClient,
+    client_as: ClientFactory,
+    runtime: Runtime,
+    world: World,
+    seeded: Seeded,
+    fake_mastodon: type[FakeMastodon],  # noqa: F811
+) -> None:
+    target = seeded.conversations[0]
+    contributor = await client_as("contributor")
+    assert row_order((await contributor.get("/inbox?q=julafton")).text, seeded) == []
+    sent = await contributor.post(
+        f"/inbox/{target.id}/reply", data={"text": "Vi har öppet 10–14 på julafton."}
+    )
+    assert sent.status_code == 303 and fake_mastodon.sent
+    assert row_order((await contributor.get("/inbox?q=julafton")).text, seeded) == [target.id]
+    headers = await token(runtime, world.workspace.id, "contributor")
+    note = await client.post(
+        f"/api/v1/conversations/{seeded.conversations[2].id}/notes",
+        json={"text": "Kunden vill ha en återbetalning"},
+        headers=headers,
+    )
+    assert note.status_code == 201
+    found = await client.get(
+        "/api/v1/conversations", params={"q": "återbetalningen"}, headers=headers
+    )
+    assert [item["id"] for item in found.json()["items"]] == [seeded.conversations[2].id]
