@@ -9,6 +9,7 @@ from sqlalchemy import select
 from allsang.continuity import busfactor
 from allsang.continuity.service import check_bus_factor
 from allsang.db.models import Alert, Channel, Conversation, Job, Message, Workspace
+from allsang.db.models.publishing import Post, PostDelivery
 from allsang.runtime import Runtime
 from tests.continuity.conftest import Team
 
@@ -153,3 +154,32 @@ async def test_silence_follows_the_workspace_setting_and_skips_paused_channels(
     async with runtime.db.read() as session:
         (channel,), _ = await busfactor.participation(session, workspace, NOW)
     assert not channel.silent
+
+
+async def test_posts_published_through_allsang_count_for_their_author_and_break_the_silence(
+    runtime: Runtime, team: Team
+) -> None:
+    channel_id, _conversation_id = await setup(runtime, team)
+    async with runtime.db.write() as session:
+        for name, days_ago in (("cia", 2), ("dan", 40)):
+            post = Post(workspace_id=team.workspace.id, author_id=team.id(name), status="published")
+            session.add(post)
+            await session.flush()
+            session.add(
+                PostDelivery(
+                    workspace_id=team.workspace.id,
+                    post_id=post.id,
+                    channel_id=channel_id,
+                    due_at=NOW - timedelta(days=days_ago),
+                    idempotency_key=f"test:{post.id}",
+                    state="published",
+                    published_at=NOW - timedelta(days=days_ago),
+                )
+            )
+    async with runtime.db.read() as session:
+        workspace = await session.get(Workspace, team.workspace.id)
+        assert workspace is not None
+        (channel,), (department,) = await busfactor.participation(session, workspace, NOW)
+    assert channel.people == [("Cia", 1)]
+    assert department.people == [("Cia", 1)]  # through the channel's department
+    assert channel.last_activity == NOW - timedelta(days=2) and not channel.silent

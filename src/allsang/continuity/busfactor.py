@@ -1,9 +1,10 @@
 """Bus factor: who took part, per channel and per department, and the alarm.
 
 Taking part means writing something in the last :data:`WINDOW_DAYS` days as a person: a reply
-or post that went out (``outbound`` message with an author) or an internal note in a
-conversation. A message counts for the channel it went through (a note for its
-conversation's channel) and for the department of its conversation (else of its channel).
+or post that went out (``outbound`` message with an author), an internal note in a
+conversation, or a post published through Allsang (its author, per channel it went to). A
+message counts for the channel it went through (a note for its conversation's channel) and for
+the department of its conversation (a post: of the post), else of its channel.
 
 Conditions, checked hourly by the ``continuity.busfactor`` job:
 
@@ -29,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from allsang.db.models import Channel, Conversation, Department, Message, Person, Workspace
 from allsang.db.models.continuity import ContinuityCondition
+from allsang.db.models.publishing import Post, PostDelivery
 from allsang.db.types import utcnow
 
 WINDOW_DAYS = 30
@@ -107,7 +109,7 @@ async def participation(
         )
     }
     channel_of = func.coalesce(Message.channel_id, Conversation.channel_id)
-    rows = await session.execute(
+    messages = await session.execute(
         select(channel_of, Conversation.department_id, Person.id, Person.name, func.count())
         .select_from(Message)
         .outerjoin(Conversation, Conversation.id == Message.conversation_id)
@@ -119,6 +121,15 @@ async def participation(
         )
         .group_by(channel_of, Conversation.department_id, Person.id, Person.name)
     )
+    # Posts published through Allsang count for their author on each channel they went to.
+    posts = await session.execute(
+        select(PostDelivery.channel_id, Post.department_id, Person.id, Person.name, func.count())
+        .join(Post, Post.id == PostDelivery.post_id)
+        .join(Person, Person.id == Post.author_id)
+        .where(PostDelivery.workspace_id == workspace.id, PostDelivery.published_at >= since)
+        .group_by(PostDelivery.channel_id, Post.department_id, Person.id, Person.name)
+    )
+    rows = [*messages.all(), *posts.all()]
     per_channel: dict[int, dict[int, int]] = {}
     per_department: dict[int, dict[int, int]] = {}
     names: dict[int, str] = {}
@@ -136,16 +147,20 @@ async def participation(
             target[key].people = sorted(
                 ((names[pid], n) for pid, n in counts.items()), key=lambda item: (-item[1], item[0])
             )
-    # Silence: the newest message either way (or the channel's newest item, or its creation).
-    latest = dict(
-        (
-            await session.execute(
-                select(Message.channel_id, func.max(Message.created_at))
-                .where(Message.workspace_id == workspace.id, Message.channel_id.is_not(None))
-                .group_by(Message.channel_id)
-            )
-        ).all()
-    )
+    # Silence: the newest message either way or published post (or the channel's newest
+    # stored item, or its creation).
+    latest: dict[int, datetime] = {}
+    for statement in (
+        select(Message.channel_id, func.max(Message.created_at))
+        .where(Message.workspace_id == workspace.id, Message.channel_id.is_not(None))
+        .group_by(Message.channel_id),
+        select(PostDelivery.channel_id, func.max(PostDelivery.published_at))
+        .where(PostDelivery.workspace_id == workspace.id, PostDelivery.published_at.is_not(None))
+        .group_by(PostDelivery.channel_id),
+    ):
+        for channel_id, at in await session.execute(statement):
+            if at is not None and (channel_id not in latest or at > latest[channel_id]):
+                latest[channel_id] = at
     quiet_after = now - timedelta(days=silent_days(workspace))
     for row in channel_rows:
         item = channels[row.id]
