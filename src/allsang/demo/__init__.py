@@ -151,6 +151,9 @@ async def seed_demo(runtime: Runtime) -> list[DemoLogin]:
         from allsang.demo.calendar import seed_calendar
 
         await seed_calendar(session, workspace, departments)
+        from allsang.demo.publishing import seed_publishing
+
+        await seed_publishing(session, workspace, departments)
     return logins
 
 
