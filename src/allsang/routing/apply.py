@@ -257,7 +257,8 @@ async def _carry_out(session: AsyncSession, plans: list[_Plan], now: datetime) -
             conversation.priority = changed["priority"] = plan.priority
         if plan.tag_ids:
             changed["tag_ids"] = plan.tag_ids
-    for department_id, waiting in waiting_turns.items():
+    # Sorted, so two batches lock the departments' counters in the same order (no deadlock).
+    for department_id, waiting in sorted(waiting_turns.items()):
         people = await take_turns(session, department_id, len(waiting), now)
         for plan, person in zip(waiting, people, strict=True):
             if person is not None:
