@@ -13,11 +13,13 @@ conversations, never by the message table.
 
 What is dirty is read from the database, not from memory, so nothing is lost when a process
 dies: :func:`refresh` looks at messages with an id above the workspace's watermark
-(``analytics_state.last_message_id``) and recounts their days and conversations. The days of
-the :data:`LOOKBACK_IDS` ids below the watermark are recounted too: on PostgreSQL a
-transaction that took its ids earlier may commit after a later one, and re-reading the last
-few thousand ids catches it. Conversations whose ``updated_at`` moved since the last run
-(status, department, replies, and the late messages just mentioned) are recounted as well.
+(``analytics_state.last_message_id``) and recounts their days and conversations. On
+PostgreSQL a transaction that took its ids earlier may commit after a later one: among the
+:data:`LOOKBACK_IDS` ids below the watermark, those stored (``received_at``) less than
+:data:`CONVERSATION_MARGIN` before the previous run started are counted again, which catches
+such a late commit without recounting old days on every run. Conversations whose
+``updated_at`` moved since the last run (status, department, replies, and the late messages
+just mentioned) are recounted as well.
 It runs as the job ``analytics.refresh``: queued after every
 ingest commit (see :func:`commit_hook`) and every minute by cron, and it writes the buckets and
 the new watermark in one transaction.
@@ -430,7 +432,9 @@ async def refresh(db: Database, workspace_id: int, *, now: datetime | None = Non
             state = await _state(session, workspace_id)
             rows = list(
                 await session.execute(
-                    select(Message.id, Message.created_at, Message.conversation_id)
+                    select(
+                        Message.id, Message.created_at, Message.conversation_id, Message.received_at
+                    )
                     .where(
                         Message.workspace_id == workspace_id,
                         Message.id > max(0, state.last_message_id - LOOKBACK_IDS),
@@ -439,8 +443,15 @@ async def refresh(db: Database, workspace_id: int, *, now: datetime | None = Non
                     .limit(STEP + LOOKBACK_IDS)
                 )
             )
-            new = [r for r in rows if r[0] > state.last_message_id]
             seen_at = state.conversations_seen_at
+            # Below the watermark only a late commit can be new: a row stored (received_at)
+            # shortly before the last run started, but committed after it.
+            recent = seen_at - CONVERSATION_MARGIN if seen_at is not None else None
+            new = [
+                r
+                for r in rows
+                if r[0] > state.last_message_id or (recent is not None and r[3] >= recent)
+            ]
             changed: list[int] = []
             if seen_at is not None:
                 changed = list(
@@ -452,7 +463,7 @@ async def refresh(db: Database, workspace_id: int, *, now: datetime | None = Non
                     )
                 )
             conversations = {r[2] for r in new if r[2] is not None} | set(changed)
-            days = {local_day(r[1], ctx.zone) for r in rows}
+            days = {local_day(r[1], ctx.zone) for r in new}
             days |= await recount_conversations(session, ctx, conversations, now)
             await recount_days(session, ctx, days)
             if rows:
@@ -460,7 +471,7 @@ async def refresh(db: Database, workspace_id: int, *, now: datetime | None = Non
             state.conversations_seen_at = started
             state.updated_at = started
         total += len(new)
-        if len(new) < STEP:
+        if len(rows) < STEP + LOOKBACK_IDS:
             return total
         now = None
 
