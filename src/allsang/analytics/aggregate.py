@@ -202,7 +202,7 @@ def _recount_conversations(
                 (
                     cid,
                     ctx.workspace_id,
-                    local_day(began, ctx.zone),
+                    _stored_day(bulk, local_day(began, ctx.zone)),
                     channel or 0,
                     department,
                     # Whose conversation it is: the assignee, else whoever answered first.
@@ -343,20 +343,24 @@ def _count(session: Session, ctx: _Context, start: datetime, end: datetime) -> N
             counts[4] += 1
     ws = ctx.workspace_id
     bulk = Bulk(session.connection())
+
+    def day(value: date) -> Any:
+        return _stored_day(bulk, value)
+
     bulk.insert(
         AnalyticsDay.__table__,
         _DAY_COLUMNS,
-        [(ws, d, c, dep, p, *v) for (d, c, dep, p), v in day_rows.items()],
+        [(ws, day(d), c, dep, p, *v) for (d, c, dep, p), v in day_rows.items()],
     )
     bulk.insert(
         AnalyticsLangDay.__table__,
         ("workspace_id", "day", "channel_id", "department_id", "lang", "messages"),
-        [(ws, d, c, dep, lang[:8], n) for (d, c, dep, lang), n in langs.items()],
+        [(ws, day(d), c, dep, lang[:8], n) for (d, c, dep, lang), n in langs.items()],
     )
     bulk.insert(
         AnalyticsVoiceDay.__table__,
         ("workspace_id", "day", "channel_id", "department_id", "contact_id", "messages"),
-        [(ws, d, c, dep, contact, n) for (d, c, dep, contact), n in voices.items()],
+        [(ws, day(d), c, dep, contact, n) for (d, c, dep, contact), n in voices.items()],
     )
     bulk.insert(
         AnalyticsQueryDay.__table__,
@@ -371,8 +375,14 @@ def _count(session: Session, ctx: _Context, start: datetime, end: datetime) -> N
             "score_sum",
             "scored",
         ),
-        [(ws, d, q, *v) for (d, q), v in queries.items()],
+        [(ws, day(d), q, *v) for (d, q), v in queries.items()],
     )
+
+
+def _stored_day(bulk: Bulk, value: date) -> Any:
+    """A date as the Date column stores it: ISO text on SQLite (as SQLAlchemy writes it, without
+    relying on sqlite3's deprecated default adapter), a date on PostgreSQL."""
+    return value.isoformat() if bulk.sqlite else value
 
 
 _DAY_COLUMNS = (
