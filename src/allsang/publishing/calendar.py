@@ -30,8 +30,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from allsang import audit
@@ -115,7 +116,7 @@ def _workspace(actor: Actor) -> int:
     return actor.workspace_id
 
 
-def _title(post: Post) -> str:
+def _title(post: Post | Row[Any]) -> str:
     if post.title:
         return post.title
     first = post.body.strip().splitlines()[0] if post.body.strip() else ""
@@ -135,7 +136,19 @@ async def entries(
     f = filters or CalendarFilter()
     found: list[Entry] = []
 
-    post_query = select(Post).where(Post.workspace_id == workspace_id)
+    # Plain rows, not ORM objects: a busy month has thousands of posts.
+    post_query = select(
+        Post.id,
+        Post.title,
+        func.substr(Post.body, 1, 200).label("body"),
+        Post.status,
+        Post.scheduled_at,
+        Post.timezone,
+        Post.author_id,
+        Post.department_id,
+        Post.campaign_id,
+        Post.recurrence,
+    ).where(Post.workspace_id == workspace_id)
     if f.department_id is not None:
         post_query = post_query.where(Post.department_id == f.department_id)
     if f.campaign_id is not None:
@@ -159,7 +172,7 @@ async def entries(
     post_query = post_query.where(
         ((Post.scheduled_at >= start) & (Post.scheduled_at < end)) | Post.id.in_(in_range)
     )
-    posts = list((await session.scalars(post_query)).all())
+    posts = list((await session.execute(post_query)).all())
     post_ids = [p.id for p in posts]
     channels: dict[int, list[int]] = {}
     times: dict[int, set[datetime]] = {}
