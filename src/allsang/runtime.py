@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
+
 from allsang.db import Database
 from allsang.db.migrate import check_schema, upgrade
 from allsang.db.models import KeyCheck
@@ -30,8 +32,14 @@ async def verify_key(db: Database, secrets: SecretBox) -> None:
     async with db.write() as session:
         row = await session.get(KeyCheck, 1)
         if row is None:
-            session.add(KeyCheck(id=1, token=secrets.seal(KEY_CHECK_PLAINTEXT)))
-            return
+            try:
+                async with session.begin_nested():
+                    session.add(KeyCheck(id=1, token=secrets.seal(KEY_CHECK_PLAINTEXT)))
+                return
+            except IntegrityError:
+                # Several processes started at once on an empty database: one of them stored
+                # its check first; ours must open that one.
+                row = await session.get_one(KeyCheck, 1, populate_existing=True)
     try:
         secrets.open(row.token)
     except SecretKeyError:
