@@ -295,6 +295,7 @@ def run(
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="allsang-bench-") as tmp:
         result = asyncio.run(_measure(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}", count))
+        print(f"sqlite: {result}", file=sys.stderr, flush=True)  # a long run's first half
         for key, value in result.items():
             (baseline if key.startswith("lookup") else metrics)[f"sqlite_{key}"] = value
     admin = database_url or os.environ.get("ALLSANG_BENCH_POSTGRES_URL", DEFAULT_POSTGRES)
