@@ -28,8 +28,18 @@ async def build(runtime: Runtime, now: datetime, age: timedelta = timedelta(0)) 
         channel = Channel(workspace_id=workspace.id, network="mastodon", name="@nordlys")
         session.add(channel)
         await session.flush()
-        kari = Contact(workspace_id=workspace.id, network="mastodon", handle="@kari@example.social")
-        ola = Contact(workspace_id=workspace.id, network="mastodon", handle="@ola@example.social")
+        kari = Contact(
+            workspace_id=workspace.id,
+            network="mastodon",
+            handle="@kari@example.social",
+            name="Kari Nordmann",
+        )
+        ola = Contact(
+            workspace_id=workspace.id,
+            network="mastodon",
+            handle="@ola@example.social",
+            name="Ola Hansen",
+        )
         session.add_all([kari, ola])
         await session.flush()
         conversations = []

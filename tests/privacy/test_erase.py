@@ -7,7 +7,9 @@ from sqlalchemy import func, select
 
 from allsang.authz import Actor, Forbidden
 from allsang.db.models import AuditEvent, Contact, Conversation, Message, QuarantinedItem
+from allsang.db.models.inbox_search import InboxSearchDoc
 from allsang.db.types import utcnow
+from allsang.inbox import search
 from allsang.privacy.erase import ContactNotFound, erase_contact, export_contact
 from allsang.runtime import Runtime
 from tests.privacy.history import build
@@ -77,3 +79,35 @@ async def test_an_export_holds_their_profile_conversations_and_messages(
         "Me too!",
     }
     assert [m["by_contact"] for m in data["messages"]].count(True) == 2
+
+
+async def test_the_search_index_forgets_the_erased_contact(runtime: Runtime) -> None:
+    history = await build(runtime, utcnow())
+    await search.catch_up_all(runtime.db)
+
+    async def found(words: str) -> set[int]:
+        async with runtime.db.read() as session:
+            query = search.matches(
+                session.bind.dialect.name,  # type: ignore[union-attr]
+                history.workspace_id,
+                search.parse_search(words),
+            )
+            return {row[0] for row in await session.execute(query)}
+
+    assert await found("nordmann") == {history.karis_conversation}
+    assert await found('"me too"') == {history.olas_conversation}  # her reply in Ola's thread
+    async with runtime.db.write() as session:
+        await erase_contact(
+            session, admin(history.workspace_id), history.workspace_id, history.kari
+        )
+    await search.catch_up_all(runtime.db)
+    assert await found("nordmann") == set()
+    assert await found('"me too"') == set()
+    assert await found("hansen") == {history.olas_conversation}
+    async with runtime.db.read() as session:
+        left = await session.scalar(
+            select(func.count())
+            .select_from(InboxSearchDoc)
+            .where(InboxSearchDoc.conversation_id == history.karis_conversation)
+        )
+    assert left == 0
