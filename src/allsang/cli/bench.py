@@ -13,6 +13,7 @@ BENCHMARKS: dict[str, str] = {
     "inbox": "allsang.inbox.bench",
     "ingest": "allsang.ingest.bench",
     "listen": "allsang.listening.bench",
+    "scale": "allsang.scale.bench",
     "analytics": "allsang.analytics.bench",
     "wall": "allsang.wall.bench",
 }
@@ -25,7 +26,7 @@ BENCHMARKS: dict[str, str] = {
 @click.option(
     "--database-url",
     default=None,
-    help="PostgreSQL server to also measure on, in a scratch database (inbox, analytics).",
+    help="PostgreSQL server to also measure on, in a scratch database (inbox, analytics, scale).",
 )
 @click.option(
     "--messages",

@@ -1,0 +1,1 @@
+"""Scale-out: the benchmark of several processes (``allsang bench scale``)."""
