@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, select
 
+from allsang.analytics import aggregate
 from allsang.authz import Actor, Forbidden
 from allsang.db.models import AuditEvent, Contact, Conversation, Message, QuarantinedItem
 from allsang.db.models.inbox_search import InboxSearchDoc
@@ -12,6 +15,7 @@ from allsang.db.types import utcnow
 from allsang.inbox import search
 from allsang.privacy.erase import ContactNotFound, erase_contact, export_contact
 from allsang.runtime import Runtime
+from tests.analytics.test_incremental import _snapshot
 from tests.privacy.history import build
 
 
@@ -33,6 +37,7 @@ async def test_it_erases_the_contact_their_messages_and_their_conversations_only
         "conversations": 1,
         "quarantined_items": 1,
         "contacts": 1,
+        "analytics_days_recounted": 1,
     }
     async with runtime.db.read() as session:
         assert await session.get(Contact, history.kari) is None
@@ -111,3 +116,19 @@ async def test_the_search_index_forgets_the_erased_contact(runtime: Runtime) -> 
             .where(InboxSearchDoc.conversation_id == history.karis_conversation)
         )
     assert left == 0
+
+
+async def test_the_analytics_after_an_erasure_are_what_a_rebuild_would_count(
+    runtime: Runtime,
+) -> None:
+    history = await build(runtime, utcnow() - timedelta(days=2))
+    await aggregate.rebuild(runtime.db, history.workspace_id)
+    before = await _snapshot(runtime.db, history.workspace_id)
+    async with runtime.db.write() as session:
+        await erase_contact(
+            session, admin(history.workspace_id), history.workspace_id, history.kari
+        )
+    erased = await _snapshot(runtime.db, history.workspace_id)
+    assert erased != before
+    await aggregate.rebuild(runtime.db, history.workspace_id)
+    assert await _snapshot(runtime.db, history.workspace_id) == erased

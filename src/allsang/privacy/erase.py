@@ -6,8 +6,9 @@ Contract:
   wrote, every conversation they are the contact of (with the team's replies and notes in it:
   they are about the person), the quarantined raw items that name their handle, and — through
   the database's cascades — their wall items, notifications, search index rows and per-
-  conversation analytics facts. Area hooks registered with :func:`on_erase` clean what no
-  cascade reaches (aggregates that must be recounted). It returns an :class:`ErasureReport`
+  conversation analytics facts. Area hooks registered with :func:`on_erase` (in
+  ``allsang/<area>/privacy.py``) then correct, in the same transaction, what no cascade
+  reaches: aggregates that must be recounted. It returns an :class:`ErasureReport`
   (counts per kind) and writes one audit event that holds the counts and the contact's id, never
   the erased content.
 * :func:`export_contact` returns a JSON-ready dict of the same data, for the person's request
@@ -18,9 +19,11 @@ Both are scoped to one workspace: a contact is an author *as seen by one workspa
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, or_, select
@@ -37,14 +40,14 @@ class ContactNotFound(LookupError):
 
 @dataclass(frozen=True, slots=True)
 class Erased:
-    """What is about to be deleted, for the hooks (rows still exist when they run)."""
+    """What was just deleted, for the hooks (they run after the rows are gone, in the same
+    transaction)."""
 
     workspace_id: int
     contact_id: int | None  # None: retention, not a person's request
-    message_ids: list[int]
-    conversation_ids: list[int]
-    # (channel id, day of the message in UTC): where recounted aggregates change.
-    touched: set[tuple[int | None, date]]
+    conversation_ids: list[int]  # deleted with all their messages
+    touched_conversations: set[int]  # still there, but lost messages
+    instants: list[datetime]  # when each deleted message was written
 
 
 EraseHook = Callable[[AsyncSession, Erased], Awaitable[dict[str, int]]]
@@ -52,13 +55,24 @@ _hooks: list[EraseHook] = []
 
 
 def on_erase(hook: EraseHook) -> EraseHook:
-    """Register ``hook``: called inside the erasing transaction before the rows go; returns
-    counts for the report (kind → rows)."""
+    """Register ``hook``: called inside the erasing transaction after the rows are deleted, to
+    correct what no cascade reaches; returns counts for the report (kind → rows)."""
     _hooks.append(hook)
     return hook
 
 
+def _load_hook_modules() -> None:
+    """Import every ``allsang/<area>/privacy.py``, where areas register their hooks (the same
+    convention as the jobs' ``allsang/<area>/jobs.py``)."""
+    import allsang
+
+    for package in sorted(Path(allsang.__file__).parent.iterdir()):
+        if (package / "privacy.py").is_file() and (package / "__init__.py").is_file():
+            importlib.import_module(f"allsang.{package.name}.privacy")
+
+
 async def run_hooks(session: AsyncSession, erased: Erased) -> dict[str, int]:
+    _load_hook_modules()
     counts: dict[str, int] = {}
     for hook in _hooks:
         for kind, count in (await hook(session, erased)).items():
@@ -100,18 +114,9 @@ async def erase_contact(
     where = _their_messages(workspace_id, contact_id, conversation_ids)
     rows = (
         await session.execute(
-            select(Message.id, Message.channel_id, Message.created_at).where(where)
+            select(Message.id, Message.conversation_id, Message.created_at).where(where)
         )
     ).all()
-    erased = Erased(
-        workspace_id=workspace_id,
-        contact_id=contact_id,
-        message_ids=[row.id for row in rows],
-        conversation_ids=conversation_ids,
-        touched={(row.channel_id, row.created_at.date()) for row in rows},
-    )
-    report = ErasureReport(contact_id=contact_id, counts=await run_hooks(session, erased))
-
     quarantined = await session.execute(
         delete(QuarantinedItem).where(
             QuarantinedItem.workspace_id == workspace_id,
@@ -119,11 +124,24 @@ async def erase_contact(
             QuarantinedItem.raw.contains(contact.handle, autoescape=True),
         )
     )
-    messages = await session.execute(delete(Message).where(Message.id.in_(erased.message_ids)))
+    messages = await session.execute(delete(Message).where(Message.id.in_([r.id for r in rows])))
     conversations = await session.execute(
         delete(Conversation).where(Conversation.id.in_(conversation_ids))
     )
     await session.delete(contact)
+    await session.flush()
+    erased = Erased(
+        workspace_id=workspace_id,
+        contact_id=contact_id,
+        conversation_ids=conversation_ids,
+        touched_conversations={
+            r.conversation_id
+            for r in rows
+            if r.conversation_id is not None and r.conversation_id not in conversation_ids
+        },
+        instants=[r.created_at for r in rows],
+    )
+    report = ErasureReport(contact_id=contact_id, counts=await run_hooks(session, erased))
     report.counts.update(
         messages=messages.rowcount,  # type: ignore[attr-defined]
         conversations=conversations.rowcount,  # type: ignore[attr-defined]

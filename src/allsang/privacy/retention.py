@@ -135,26 +135,22 @@ async def _count(session: AsyncSession, query: Select[Any]) -> int:
 
 
 async def _drop_conversations(session: AsyncSession, workspace_id: int, ids: list[int]) -> int:
-    rows = (
-        await session.execute(
-            select(Message.id, Message.channel_id, Message.created_at).where(
-                Message.conversation_id.in_(ids)
-            )
-        )
-    ).all()
+    instants = list(
+        await session.scalars(select(Message.created_at).where(Message.conversation_id.in_(ids)))
+    )
+    await session.execute(delete(Message).where(Message.conversation_id.in_(ids)))
+    await session.execute(delete(Conversation).where(Conversation.id.in_(ids)))
     await run_hooks(
         session,
         Erased(
             workspace_id=workspace_id,
             contact_id=None,
-            message_ids=[row.id for row in rows],
             conversation_ids=ids,
-            touched={(row.channel_id, row.created_at.date()) for row in rows},
+            touched_conversations=set(),
+            instants=instants,
         ),
     )
-    await session.execute(delete(Message).where(Message.conversation_id.in_(ids)))
-    await session.execute(delete(Conversation).where(Conversation.id.in_(ids)))
-    return len(rows)
+    return len(instants)
 
 
 async def apply_all(db: Database, *, now: datetime | None = None) -> dict[int, dict[str, int]]:
