@@ -135,5 +135,8 @@ async def test_openapi_describes_only_the_api(client: httpx.AsyncClient) -> None
         "/api/v1/conversations/{conversation_id}/status",
         "/api/v1/conversations/{conversation_id}/notes",
         "/api/v1/conversations/{conversation_id}/replies",
+        "/api/v1/contacts/{contact_id}",
+        "/api/v1/contacts/{contact_id}/export",
+        "/api/v1/retention",
     }
     assert (await client.get("/docs")).status_code == 404
