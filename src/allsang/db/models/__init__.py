@@ -163,6 +163,7 @@ class Conversation(Base):
     __tablename__ = "conversation"
     __table_args__ = (
         Index("ix_conversation_inbox", "workspace_id", "status", "last_message_at"),
+        Index("ix_conversation_activity", "workspace_id", "last_message_at", "id"),
         Index("ix_conversation_assignee", "workspace_id", "assignee_id", "status"),
         Index("ix_conversation_thread", "channel_id", "thread_key"),
     )
@@ -204,6 +205,9 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("channel_id", "external_id"),
         Index("ix_message_conversation", "conversation_id", "created_at"),
+        Index(
+            "ix_message_conversation_inbound", "conversation_id", "direction", "lang", "sentiment"
+        ),
         Index("ix_message_workspace_created", "workspace_id", "created_at"),
     )
 
