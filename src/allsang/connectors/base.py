@@ -30,14 +30,18 @@ Contract:
   a revoked token: :class:`TransientError` (retry with backoff), :class:`RateLimited` (wait
   ``retry_after`` seconds), :class:`AuthExpired` (the channel needs a person to reconnect it)
   and :class:`PermanentError` (the request can never succeed as made).
+* **Media** (optional): a publishing connector that can attach files declares
+  ``media_limits`` (a :class:`MediaLimits`) and accepts ``media=`` in ``publish``; one without
+  it is only ever called with text (the publishing service refuses media for it at scheduling).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from allsang.ingest.message import NormalisedMessage
@@ -127,10 +131,67 @@ class Conversing(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class MediaFile:
+    """One file to attach to a post: where its bytes are, their type and their description.
+
+    ``kind`` is ``image``, ``gif`` or ``video``; ``alt_text`` is what people who cannot see the
+    file read (Mastodon's ``description``, Bluesky's ``alt``)."""
+
+    path: Path
+    mime_type: str
+    alt_text: str = ""
+    kind: str = "image"
+    size: int = 0
+
+    def read(self) -> bytes:
+        return self.path.read_bytes()
+
+
+@dataclass(frozen=True, slots=True)
+class MediaLimits:
+    """What a network accepts in one post: at most ``max_files`` files of ``kinds``, each at
+    most ``max_bytes[kind]`` bytes (no entry: no limit of ours), and a video only alone when
+    ``video_alone``."""
+
+    max_files: int
+    kinds: frozenset[str]
+    max_bytes: dict[str, int] = field(default_factory=dict)
+    video_alone: bool = True
+
+    def problem(self, files: Sequence[MediaFile]) -> str | None:
+        """Why the network would refuse these files, in words for people; None if it would not."""
+        if len(files) > self.max_files:
+            return f"at most {self.max_files} files per post"
+        for file in files:
+            if file.kind not in self.kinds:
+                return f"{file.kind} files cannot be attached"
+            limit = self.max_bytes.get(file.kind)
+            if limit is not None and file.size > limit:
+                return f"each {file.kind} may be at most {_size(limit)} ({_size(file.size)} given)"
+        if self.video_alone and len(files) > 1 and any(f.kind == "video" for f in files):
+            return "a video cannot be combined with other files"
+        return None
+
+
+def _size(count: int) -> str:
+    return f"{count / 1_000_000:.1f} MB" if count >= 100_000 else f"{count / 1000:.0f} kB"
+
+
 @runtime_checkable
 class Publishing(Protocol):
     """A connector with the ``publish`` capability."""
 
     async def publish(self, text: str, *, idempotency_key: str) -> Sent:
-        """Post ``text``; the key lets networks that support it refuse a duplicate."""
+        """Post ``text``; the key lets networks that support it refuse a duplicate.
+
+        Connectors that declare ``media_limits`` also take ``media: Sequence[MediaFile] = ()``
+        (keyword-only) and attach those files, in order, with their alt text; callers pass
+        ``media`` only to such connectors and only files within the limits."""
         ...
+
+
+def media_limits(connector_class: type) -> MediaLimits | None:
+    """The media a connector class can publish, or None when it publishes text only."""
+    limits = getattr(connector_class, "media_limits", None)
+    return limits if isinstance(limits, MediaLimits) else None

@@ -14,7 +14,10 @@ at least once at the job level (a worker may die at any instruction), so the han
    the network deduplicates by idempotency key and the key is still remembered (Mastodon: one
    hour, see ``IDEMPOTENCY_WINDOWS``); otherwise it becomes ``outcome_unknown`` with the reason,
    for a person to mark published or retry.
-3. **Send** with the delivery's idempotency key, then record the answer (``published``).
+3. **Send** with the delivery's idempotency key and the variant's media (files from the data
+   directory with their alt text, only to connectors that declare ``media_limits``; a
+   delivery whose files the connector cannot take fails instead of going out without them),
+   then record the answer (``published``).
    Errors by type: rate limit → back to ``scheduled`` and retried later; auth expired →
    ``failed`` and the channel marked ``reconnect_needed``; permanent → ``failed`` with the
    reason; transient (timeouts, 5xx: the post may have gone through) → stays ``publishing`` and
@@ -38,17 +41,20 @@ from allsang.connectors.base import (
     AuthExpired,
     ChannelContext,
     ConnectorError,
+    MediaFile,
     PermanentError,
     Publishing,
     RateLimited,
     Sent,
     TransientError,
+    media_limits,
 )
 from allsang.db.models import Channel
-from allsang.db.models.publishing import Post, PostDelivery
+from allsang.db.models.publishing import Post, PostDelivery, PostVariant
 from allsang.db.types import utcnow
+from allsang.publishing.media import media_path
 from allsang.publishing.readback import IDEMPOTENCY_WINDOWS, READERS
-from allsang.publishing.service import refresh_status
+from allsang.publishing.service import refresh_status, variant_media
 from allsang.runtime import Runtime
 
 PUBLISHER = Actor(kind="system", label="publisher")
@@ -67,6 +73,7 @@ class Claim:
     key: str
     started_at: datetime
     resumed: bool
+    media: tuple[MediaFile, ...] = ()
 
 
 ConnectorFactory = Callable[[str, ChannelContext], Publishing]
@@ -100,10 +107,21 @@ async def deliver(
             return verdict
     try:
         connector = connector_for(claim.network, claim.context)
+        problem = _media_problem(connector, claim.media)
     except ConnectorError as exc:
         return await _finish(runtime, claim, "failed", error=str(exc))
+    if problem is not None:
+        await _close(connector)
+        return await _finish(runtime, claim, "failed", error=problem)
     try:
-        sent = await connector.publish(claim.text, idempotency_key=claim.key)
+        if claim.media:
+            sent = await connector.publish(
+                claim.text,
+                idempotency_key=claim.key,
+                media=claim.media,  # type: ignore[call-arg]
+            )
+        else:
+            sent = await connector.publish(claim.text, idempotency_key=claim.key)
     except RateLimited as exc:
         if last_attempt:
             return await _finish(runtime, claim, "failed", error=str(exc))
@@ -133,6 +151,19 @@ async def deliver(
     finally:
         await _close(connector)
     return await _finish(runtime, claim, "published", sent=sent)
+
+
+def _media_problem(connector: object, files: tuple[MediaFile, ...]) -> str | None:
+    """Why the files cannot go out with this connector (checked at scheduling too, but the
+    files or the connector may have changed since); None when they can."""
+    if not files:
+        return None
+    allowed = media_limits(type(connector))
+    if allowed is None:
+        return "this network cannot publish images or videos; nothing was sent"
+    if missing := [f.path.name for f in files if not f.path.is_file()]:
+        return f"media file {missing[0]} is missing from the data directory; nothing was sent"
+    return allowed.problem(files)
 
 
 async def _close(connector: object) -> None:
@@ -170,6 +201,21 @@ async def _claim(runtime: Runtime, delivery_id: int, now: datetime) -> Claim | N
                 attempt=delivery.attempts,
             )
             await refresh_status(session, PUBLISHER, post)
+        variant = await session.scalar(
+            select(PostVariant).where(
+                PostVariant.post_id == post.id, PostVariant.channel_id == channel.id
+            )
+        )
+        files = tuple(
+            MediaFile(
+                media_path(runtime.settings.data_dir, row),
+                row.content_type,
+                row.alt_text,
+                row.kind,
+                row.size,
+            )
+            for row in (await variant_media(session, variant) if variant is not None else [])
+        )
         context = ChannelContext(
             channel_id=channel.id,
             account=channel.account,
@@ -184,6 +230,7 @@ async def _claim(runtime: Runtime, delivery_id: int, now: datetime) -> Claim | N
             delivery.idempotency_key,
             delivery.started_at or now,
             resumed,
+            files,
         )
 
 

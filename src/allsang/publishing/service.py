@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,7 +29,7 @@ from allsang import audit
 from allsang.authz import RANK, Actor, authorize, can
 from allsang.channels import is_webhook
 from allsang.connectors import limits, registry
-from allsang.connectors.base import Capability
+from allsang.connectors.base import Capability, MediaFile, media_limits
 from allsang.db.models import Channel, Department, Workspace
 from allsang.db.models.calendar import AdvocacyShare
 from allsang.db.models.publishing import (
@@ -39,6 +40,7 @@ from allsang.db.models.publishing import (
     PostApproval,
     PostComment,
     PostDelivery,
+    PostMedia,
     PostVariant,
     QueueSlot,
 )
@@ -594,8 +596,9 @@ async def _require_publishable(
 ) -> None:
     """Every channel must be able to publish, and each text must fit its network (counted as
     :mod:`allsang.connectors.limits` counts, like the composer). Media go out only through
-    connectors that can publish them (none yet: the Publishing port takes text), so a post
-    with media is refused rather than sent without them."""
+    connectors that declare ``media_limits`` (Mastodon, Bluesky) and only within them; a post
+    with media for another network is refused (``media``), as is one beyond the network's
+    limits (``media_limit``), rather than sent without its files."""
     for variant in variants:
         channel = await session.get(Channel, variant.channel_id)
         network = channel.network if channel else "?"
@@ -610,7 +613,33 @@ async def _require_publishable(
                 "too_long",
             ) from None
         if variant.media_ids:
-            raise InvalidPost(f"{network} channels cannot publish images or videos yet", "media")
+            await _require_media_fit(session, channel, variant)
+
+
+async def _require_media_fit(session: AsyncSession, channel: Channel, variant: PostVariant) -> None:
+    allowed = media_limits(registry.connector_class(channel.network))
+    if allowed is None:
+        raise InvalidPost(
+            f"{channel.network} channels cannot publish images or videos yet", "media"
+        )
+    files = [
+        MediaFile(Path(row.path), row.content_type, row.alt_text, row.kind, row.size)
+        for row in await variant_media(session, variant)
+    ]
+    if problem := allowed.problem(files):
+        raise InvalidPost(f"{channel.name} ({channel.network}): {problem}", "media_limit")
+
+
+async def variant_media(session: AsyncSession, variant: PostVariant) -> list[PostMedia]:
+    """The media rows of a variant, in the variant's order."""
+    ids = [int(m) for m in variant.media_ids or ()]
+    if not ids:
+        return []
+    rows = {
+        row.id: row
+        for row in (await session.scalars(select(PostMedia).where(PostMedia.id.in_(ids)))).all()
+    }
+    return [rows[m] for m in ids if m in rows]
 
 
 def variant_text(post: Post, variant: PostVariant) -> str:

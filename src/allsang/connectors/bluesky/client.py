@@ -30,6 +30,7 @@ from atproto_client.exceptions import (
 )
 from atproto_client.models.common import XrpcError
 from atproto_client.models.dot_dict import DotDict
+from atproto_client.models.utils import get_response_model
 from atproto_client.request import AsyncRequest
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
@@ -267,15 +268,38 @@ class Xrpc:
         body = await self.query("app.bsky.feed.getPosts", {"uris": uris})
         return [p for p in body.get("posts") or [] if isinstance(p, dict)]
 
-    async def send_post(self, text: str, *, reply_to: dict[str, Any] | None = None) -> Any:
+    async def send_post(
+        self,
+        text: str,
+        *,
+        reply_to: dict[str, Any] | None = None,
+        embed: models.AppBskyEmbedImages.Main | None = None,
+    ) -> Any:
         """``createRecord`` of a post in the account's repo; ``reply_to`` is the parent's
         post view (its ``uri``, ``cid`` and, for the thread's root, its ``record.reply``)."""
         reply = _reply_ref(reply_to) if reply_to is not None else None
         if not self.logged_in:
             await self.login()
         return await self.call(
-            lambda: self.sdk.send_post(text, profile_identify=self.did, reply_to=reply)
+            lambda: self.sdk.send_post(text, profile_identify=self.did, reply_to=reply, embed=embed)
         )
+
+    async def upload_blob(self, content: bytes, mime_type: str) -> models.BlobRef:
+        """``com.atproto.repo.uploadBlob`` with the file's own type; the blob reference to
+        embed (the PDS deletes blobs no record references after a while)."""
+        if not self.logged_in:
+            await self.login()
+
+        async def upload() -> Any:
+            response = await self.sdk.invoke_procedure(
+                "com.atproto.repo.uploadBlob",
+                data=content,
+                input_encoding=mime_type,
+                output_encoding="application/json",
+            )
+            return get_response_model(response, models.ComAtprotoRepoUploadBlob.Response)
+
+        return (await self.call(upload)).blob
 
 
 class _TokenExpired(ConnectorError):

@@ -23,16 +23,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from atproto import models
+
 from allsang.connectors.base import (
     Batch,
     Capability,
     ChannelContext,
+    MediaFile,
+    MediaLimits,
     PermanentError,
     RawItem,
     Sent,
@@ -66,6 +70,13 @@ class BlueskyConnector:
     network: ClassVar[str] = NETWORK
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.LISTEN, Capability.CONVERSE, Capability.PUBLISH}
+    )
+    # app.bsky.embed.images: at most 4 images of at most 1,000,000 bytes each (the lexicon's
+    # maxSize); GIFs go as still images; video needs Bluesky's video service (not supported).
+    media_limits: ClassVar[MediaLimits] = MediaLimits(
+        max_files=4,
+        kinds=frozenset({"image", "gif"}),
+        max_bytes={"image": 1_000_000, "gif": 1_000_000},
     )
 
     def __init__(
@@ -270,9 +281,25 @@ class BlueskyConnector:
     async def direct_message(self, handle: str, text: str) -> Sent:
         raise PermanentError("direct messages on Bluesky need the chat service; not supported")
 
-    async def publish(self, text: str, *, idempotency_key: str) -> Sent:
-        """Post ``text``. Bluesky has no idempotency key: the caller must not retry blindly."""
-        return _sent(await self.xrpc.send_post(text))
+    async def publish(
+        self, text: str, *, idempotency_key: str, media: Sequence[MediaFile] = ()
+    ) -> Sent:
+        """Post ``text``. Bluesky has no idempotency key: the caller must not retry blindly.
+
+        ``media`` (images only, within :attr:`media_limits`) are uploaded as blobs and
+        embedded with ``app.bsky.embed.images``, each with its alt text."""
+        embed = None
+        if media:
+            if problem := self.media_limits.problem(media):
+                raise PermanentError(f"Bluesky cannot take these files: {problem}")
+            images = []
+            for file in media:
+                blob = await self.xrpc.upload_blob(
+                    await asyncio.to_thread(file.read), file.mime_type
+                )
+                images.append(models.AppBskyEmbedImages.Image(alt=file.alt_text, image=blob))
+            embed = models.AppBskyEmbedImages.Main(images=images)
+        return _sent(await self.xrpc.send_post(text, embed=embed))
 
     async def close(self) -> None:
         await self.xrpc.close()

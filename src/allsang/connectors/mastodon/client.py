@@ -12,6 +12,7 @@ thread of its own that cannot be cancelled from asyncio.
 from __future__ import annotations
 
 import asyncio
+import io
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -183,6 +184,7 @@ class MastodonClient:
         visibility: str | None = None,
         in_reply_to_id: str | None = None,
         idempotency_key: str | None = None,
+        media_ids: list[str] | None = None,
     ) -> dict[str, Any]:
         return plain(
             await self._call(
@@ -191,9 +193,30 @@ class MastodonClient:
                     in_reply_to_id=in_reply_to_id,
                     visibility=visibility,
                     idempotency_key=idempotency_key,
+                    media_ids=media_ids or None,
                 )
             )
         )
+
+    async def upload_media(
+        self, content: bytes, *, mime_type: str, description: str, file_name: str
+    ) -> dict[str, Any]:
+        """``POST /api/v2/media``. The answer's ``url`` is None while the instance is still
+        processing the file (HTTP 202); see :meth:`media`."""
+
+        def upload() -> Any:
+            return self._api.media_post(
+                io.BytesIO(content),
+                mime_type=mime_type,
+                description=description or None,
+                file_name=file_name,
+            )
+
+        return plain(await self._call(upload))
+
+    async def media(self, media_id: str) -> dict[str, Any]:
+        """``GET /api/v1/media/:id``: ``url`` is set once the file is processed."""
+        return plain(await self._call(lambda: self._api.media(media_id)))
 
     async def stream(self, path: str = "/api/v1/streaming/user") -> AsyncIterator[StreamEvent]:
         """Server-sent events of one stream, as they come; heartbeats as ``StreamEvent("", "")``

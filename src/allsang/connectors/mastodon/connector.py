@@ -22,7 +22,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from datetime import datetime
 from typing import Any, ClassVar
@@ -31,6 +31,8 @@ from allsang.connectors.base import (
     Batch,
     Capability,
     ChannelContext,
+    MediaFile,
+    MediaLimits,
     PermanentError,
     RawItem,
     Sent,
@@ -64,6 +66,13 @@ class MastodonConnector:
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.LISTEN, Capability.CONVERSE, Capability.PUBLISH}
     )
+    # Mastodon's defaults: 4 attachments, or one video; images 16 MB, videos 99 MB (uploads to
+    # Allsang are smaller still, see allsang.publishing.media).
+    media_limits: ClassVar[MediaLimits] = MediaLimits(
+        max_files=4,
+        kinds=frozenset({"image", "gif", "video"}),
+        max_bytes={"image": 16 * 1024 * 1024, "gif": 16 * 1024 * 1024, "video": 99 * 1024 * 1024},
+    )
 
     def __init__(self, context: ChannelContext, *, client: MastodonClient | None = None) -> None:
         config = context.config
@@ -78,6 +87,8 @@ class MastodonConnector:
         self.reconnect_delay = float(config.get("reconnect_delay", 1.0))
         self.page_size = int(config.get("page_size", PAGE_SIZE))
         self.visibility = str(config.get("visibility", "public"))
+        self.media_timeout = float(config.get("media_timeout", 120.0))
+        self.media_poll_seconds = float(config.get("media_poll_seconds", 0.5))
         self.own_handle = context.account if context.account.startswith("@") else ""
         self.client = client or MastodonClient(
             self.instance_url,
@@ -237,12 +248,46 @@ class MastodonConnector:
             raise PermanentError("a direct message needs a recipient")
         return _sent(await self.client.post(f"{handle} {text}", visibility="direct"))
 
-    async def publish(self, text: str, *, idempotency_key: str) -> Sent:
-        """Post a status; Mastodon answers a repeated ``Idempotency-Key`` with the first post."""
+    async def publish(
+        self, text: str, *, idempotency_key: str, media: Sequence[MediaFile] = ()
+    ) -> Sent:
+        """Post a status; Mastodon answers a repeated ``Idempotency-Key`` with the first post.
+
+        ``media`` are uploaded first (``POST /api/v2/media`` with the alt text as
+        ``description``) and attached in order. A file the instance processes asynchronously
+        (HTTP 202, no ``url`` yet) is polled with ``GET /api/v1/media/:id`` until it has one,
+        for at most ``config["media_timeout"]`` seconds (default 120); past that the attempt
+        fails as transient, and the retry uploads again (an unattached upload posts nothing;
+        Mastodon removes it after a day)."""
+        media_ids = [await self._upload(file) for file in media]
         status = await self.client.post(
-            text, visibility=self.visibility, idempotency_key=idempotency_key
+            text,
+            visibility=self.visibility,
+            idempotency_key=idempotency_key,
+            media_ids=media_ids,
         )
         return _sent(status)
+
+    async def _upload(self, file: MediaFile) -> str:
+        uploaded = await self.client.upload_media(
+            await asyncio.to_thread(file.read),
+            mime_type=file.mime_type,
+            description=file.alt_text,
+            file_name=file.path.name,
+        )
+        media_id = str(uploaded["id"])
+        deadline = time.monotonic() + self.media_timeout
+        pause = self.media_poll_seconds
+        while not uploaded.get("url"):
+            if time.monotonic() + pause > deadline:
+                raise TransientError(
+                    f"Mastodon was still processing media {media_id} "
+                    f"after {self.media_timeout:.0f} seconds"
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
+            uploaded = await self.client.media(media_id)
+        return media_id
 
 
 def _sent(status: dict[str, Any]) -> Sent:
