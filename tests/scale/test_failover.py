@@ -11,7 +11,10 @@ What must hold afterwards:
   Last-Event-ID and learns of every conversation that changed, including those changed while it
   was away, and of those changed through the other web process (broadcast across processes);
 * the job the killed worker was running (an alert delivery to a slow webhook) is run again by
-  the surviving worker once its lease expires, and the alert goes out.
+  the surviving worker once its lease expires, and the alert goes out;
+* every post scheduled to Mastodon is on the network exactly once and recorded as published,
+  including those the killed worker was sending (the network had taken them, the worker died
+  before it heard the answer): the survivor reads the account back instead of posting again.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.utils import format_datetime
@@ -49,12 +53,17 @@ from allsang.db.models import (
     Person,
     Workspace,
 )
+from allsang.db.models.publishing import PostDelivery
 from allsang.db.types import utcnow
 from allsang.ingest import leases
 from allsang.listening.alerts import AlertSettings, raise_alert, store_settings
+from allsang.publishing import service
+from allsang.runtime import Runtime
 from allsang.secretbox import SecretBox
 from allsang.settings import Settings
 from tests.conftest import ENGINE
+from tests.publishing.conftest import Newsroom, create_newsroom
+from tests.publishing.fake_mastodon import FakeMastodon
 
 pytestmark = [
     pytest.mark.slow,
@@ -69,6 +78,8 @@ FEEDS = 4
 WEBHOOK_BATCHES = 30
 BATCH = 20
 HOOK_SECONDS = 60.0
+# More than both workers' slots (2 × 4), so some wait in the queue while others are in flight.
+POSTS = 12
 
 
 def _free_port() -> int:
@@ -185,6 +196,67 @@ async def _seed(url: str, feeds: Feeds, secrets: SecretBox) -> World:
             return World(workspace.id, token, cookie, [c.id for c in channels], alert.id)
     finally:
         await db.dispose()
+
+
+async def _newsroom(settings: Settings, instance: str) -> Newsroom:
+    """A second workspace with a Mastodon channel on the fake instance, for publishing only."""
+    db = Database.unpooled(settings.sqlalchemy_url)
+    try:
+        room = await create_newsroom(Runtime(settings, db, SecretBox([settings.secret_keys])))
+        async with db.write() as session:
+            channel = await session.get(Channel, room.channel_id)
+            assert channel is not None
+            # Not listened to: the ingest assertions are about the feeds' channels.
+            channel.config = {"instance": instance, "listen": False}
+        return room
+    finally:
+        await db.dispose()
+
+
+def _post_text(number: int) -> str:
+    return f"Inlägg {number}: välkommen på öppet hus!"
+
+
+async def _schedule_posts(url: str, room: Newsroom) -> None:
+    """POSTS posts, each to the Mastodon channel, due now."""
+    db = Database.unpooled(url)
+    try:
+        async with db.write() as session:
+            editor = room.actor("editor")
+            for number in range(POSTS):
+                post = await service.create_draft(
+                    session, editor, body=_post_text(number), channel_ids=[room.channel_id]
+                )
+                await service.publish_now(session, editor, post.id)
+    finally:
+        await db.dispose()
+
+
+async def _sending(url: str, pid: int) -> set[str]:
+    """The idempotency keys of the deliveries the worker with ``pid`` is running."""
+    jobs = await _rows(
+        url,
+        select(Job.payload).where(
+            Job.kind == service.DELIVER_JOB,
+            Job.status == "running",
+            Job.locked_by.like(f"%:{pid}:%"),
+        ),
+    )
+    ids = [payload["delivery_id"] for (payload,) in jobs]
+    rows = await _rows(url, select(PostDelivery.idempotency_key).where(PostDelivery.id.in_(ids)))
+    return {key for (key,) in rows}
+
+
+def _settled_deliveries(url: str) -> list[PostDelivery] | None:
+    """Every delivery, once all reached a final state and their jobs finished; else ``None``."""
+    deliveries = [d for (d,) in asyncio.run(_rows(url, select(PostDelivery)))]
+    jobs = asyncio.run(_rows(url, select(Job.status).where(Job.kind == service.DELIVER_JOB)))
+    if len(deliveries) != POSTS or len(jobs) != POSTS:
+        return None
+    final = ("published", "failed", "outcome_unknown")
+    if any(d.state not in final for d in deliveries) or any(s != "done" for (s,) in jobs):
+        return None
+    return deliveries
 
 
 @dataclass
@@ -305,6 +377,14 @@ def test_killing_one_process_of_each_kind_loses_and_duplicates_nothing(
     feeds = Feeds(threaded_server)
     feeds.add(5)
     world = asyncio.run(_seed(url, feeds, SecretBox([settings.secret_keys])))
+    mastodon = FakeMastodon(threaded_server)
+
+    def hold_the_answer() -> None:
+        # The post is on the network, but its worker hears so only after the kill.
+        feeds.released.wait(HOOK_SECONDS)
+
+    mastodon.on_accepted = hold_the_answer
+    room = asyncio.run(_newsroom(settings, mastodon.url))
     unique = uuid.uuid4().hex[:10]
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("ALLSANG_")},
@@ -341,6 +421,15 @@ def test_killing_one_process_of_each_kind_loses_and_duplicates_nothing(
         _wait(lambda: asyncio.run(_running_pid(url)) is not None, "the alert job to run", 30)
         pid = asyncio.run(_running_pid(url))
         victim = next(n for n in ("worker0", "worker1") if processes[n].pid == pid)
+        # Posts due now fill both workers' free slots; the victim is sending some when it dies.
+        asyncio.run(_schedule_posts(url, room))
+        cut_off: set[str] = set()
+
+        def victim_is_sending() -> bool:
+            cut_off.update(asyncio.run(_sending(url, pid)) & {r["key"] for r in mastodon.requests})
+            return bool(cut_off)
+
+        _wait(victim_is_sending, "the victim to send a post", 30)
 
         sent = 0
         for number in range(WEBHOOK_BATCHES):
@@ -388,6 +477,33 @@ def test_killing_one_process_of_each_kind_loses_and_duplicates_nothing(
         status = _scalar(url, select(Alert.status).where(Alert.id == world.alert_id))
         assert status in ("sent", "summarised")
         assert feeds.hooks >= 2  # the first delivery was cut off with its worker
+
+        # No post published twice, none silently lost. Mastodon keeps an Idempotency-Key for an
+        # hour and can be read back, so the design settles every delivery here as `published`
+        # (the survivor finds the victim's posts on the network); `outcome_unknown` with a
+        # reason is only for networks that can do neither, so it counts as a failure here.
+        settled: list[list[PostDelivery]] = []
+
+        def all_settled() -> bool:
+            deliveries = _settled_deliveries(url)
+            if deliveries is not None:
+                settled.append(deliveries)
+            return deliveries is not None
+
+        _wait(all_settled, "every delivery to settle", 60)
+        deliveries = settled[-1]
+        not_published = [(d.text, d.state, d.unknown_reason, d.last_error) for d in deliveries]
+        assert all(d.state == "published" for d in deliveries), not_published
+        on_network = Counter(mastodon.texts())
+        assert on_network == Counter(_post_text(n) for n in range(POSTS)), on_network
+        assert len(mastodon.statuses) == POSTS
+        for delivery in deliveries:
+            assert delivery.external_id == mastodon.keys[delivery.idempotency_key]
+        resumed = [d for d in deliveries if d.idempotency_key in cut_off]
+        # Taken over by the survivor, which found them by reading back and did not send again.
+        assert resumed and all(d.attempts >= 2 for d in resumed)
+        sent_keys = Counter(r["key"] for r in mastodon.requests)
+        assert all(sent_keys[d.idempotency_key] == 1 for d in resumed), sent_keys
 
         conversations = set(asyncio.run(_ids(url, world.workspace_id)))
         _wait(lambda: conversations <= page.seen, "the page to learn of every conversation", 30)
