@@ -344,3 +344,18 @@ async def test_bluesky_posts_embed_the_images_with_alt_text_and_refuse_large_one
             await service.publish_now(session, newsroom.actor("editor"), too_large)
     assert refused.value.code == "media_limit"
     assert len(pds.records) == 1
+
+
+async def test_a_media_file_gone_from_the_data_directory_fails_the_delivery_unposted(
+    runtime: Runtime, newsroom: Newsroom, fake: FakeMastodonWithMedia
+) -> None:
+    post_id = await _post_with(runtime, newsroom, newsroom.channel_id, [PNG])
+    delivery_id = await _publish_now(runtime, newsroom, post_id)
+    for path in (runtime.settings.data_dir / "post-media").rglob("*"):
+        if path.is_file():
+            path.unlink()
+    assert await engine.deliver(runtime, delivery_id) == "failed"
+    assert fake.uploads == [] and fake.statuses == []
+    async with runtime.db.read() as session:
+        delivery = await session.get(PostDelivery, delivery_id)
+        assert delivery is not None and "missing" in (delivery.last_error or "")
