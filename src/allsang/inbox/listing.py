@@ -124,9 +124,12 @@ class InboxFilter:
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """The parts of a filter that need work before the list query: the search matches
-    (``conversation_id``, ``rank``) and the conversations a listening query matched."""
+    (``conversation_id``, ``rank``) for ordering by relevance, the same matches without a
+    rank (``conversation_id``; cheaper, for filtering and counting) and the conversations a
+    listening query matched."""
 
     search: Subquery | None = None
+    search_ids: Select[tuple[int]] | None = None
     query_ids: frozenset[int] | None = None
 
 
@@ -134,26 +137,34 @@ async def prepare(
     session: AsyncSession, workspace_id: int, person_id: int | None, f: InboxFilter
 ) -> Prepared:
     """Raises :class:`~allsang.listening.query.QuerySyntaxError` for an unusable ``query``."""
-    found = None
+    found = found_ids = None
     if f.q:
         parts = search.parse_search(f.q)
         dialect = session.bind.dialect.name
-        found = (
-            search.matches(dialect, workspace_id, parts).subquery("search")
-            if parts
-            else select(Conversation.id.label("conversation_id"), func.max(0).label("rank"))
-            .where(false())
-            .group_by(Conversation.id)
-            .subquery("search")
-        )
+        if parts:
+            found = search.matches(dialect, workspace_id, parts).subquery("search")
+            found_ids = search.matching_conversations(dialect, workspace_id, parts)
+        else:
+            found = (
+                select(Conversation.id.label("conversation_id"), func.max(0).label("rank"))
+                .where(false())
+                .group_by(Conversation.id)
+                .subquery("search")
+            )
+            found_ids = select(Conversation.id).where(false())
     if not f.query:
-        return Prepared(found)
+        return Prepared(found, found_ids)
     compiled = query_filter.compile_filter(f.query)
     candidates = _filtered(
-        select(Conversation.id), workspace_id, person_id, f, Prepared(found), with_status=False
+        select(Conversation.id),
+        workspace_id,
+        person_id,
+        f,
+        Prepared(found, found_ids),
+        with_status=False,
     )
     ids = await query_filter.matching_conversations(session, compiled, candidates)
-    return Prepared(found, frozenset(ids))
+    return Prepared(found, found_ids, frozenset(ids))
 
 
 @dataclass(slots=True)
@@ -252,8 +263,8 @@ def narrow(query: Select, f: InboxFilter, prepared: Prepared) -> Select:  # type
                 Conversation.sla_due_at < datetime.now(UTC),
             )
         )
-    if prepared.search is not None:
-        query = query.where(Conversation.id.in_(select(prepared.search.c.conversation_id)))
+    if prepared.search_ids is not None:
+        query = query.where(Conversation.id.in_(prepared.search_ids))
     if prepared.query_ids is not None:
         # Inlined integers: a big match set must not run into the drivers' parameter limits.
         ids = bindparam(
@@ -282,7 +293,7 @@ async def list_inbox(
     prepared = await prepare(session, workspace_id, person_id, f)
     relevance = f.by_relevance and prepared.search is not None
     # Ranked, the search is joined (for its rank) rather than tested a second time.
-    matching = replace(prepared, search=None) if relevance else prepared
+    matching = replace(prepared, search_ids=None) if relevance else prepared
     query = _filtered(select(Conversation), workspace_id, person_id, f, matching)
     if only is not None:
         query = query.where(Conversation.id.in_(list(only)))
