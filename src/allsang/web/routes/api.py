@@ -24,6 +24,9 @@ class Problem(BaseModel):
     detail: str
 
 
+# Ids are 64-bit integers on both engines; a larger one is a 422, not a driver overflow (500).
+MAX_ID = 2**63 - 1
+
 _ERRORS = {
     401: {"model": Problem, "description": "No valid bearer token"},
     403: {"model": Problem, "description": "The token's role does not allow this"},
@@ -57,7 +60,7 @@ class DepartmentOut(BaseModel):
 
 
 Limit = Annotated[int, Query(ge=1, le=500, description="How many items at most")]
-Offset = Annotated[int, Query(ge=0, description="How many items to skip")]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="How many items to skip")]
 
 
 @router.get("/me", responses=_ERRORS)  # type: ignore[arg-type]

@@ -31,7 +31,7 @@ from allsang.ingest.pipeline import IngestResult
 from allsang.listening.query import QuerySyntaxError
 from allsang.live import open_broadcast, publish_conversations
 from allsang.web.errors import problem
-from allsang.web.routes.api import Problem
+from allsang.web.routes.api import MAX_ID, Problem
 from allsang.web.viewer import Viewer, require, runtime_of
 
 router = APIRouter(tags=["messages"])
@@ -265,7 +265,9 @@ NetworkFilter = Annotated[
         description="Only this network (the `channel` of the normalised message)",
     ),
 ]
-ChannelIdFilter = Annotated[int | None, Query(ge=1, description="Only this channel (its id)")]
+ChannelIdFilter = Annotated[
+    int | None, Query(ge=1, le=MAX_ID, description="Only this channel (its id)")
+]
 Since = Annotated[
     datetime | None, Query(description="Created at or after this instant (ISO 8601; UTC if bare)")
 ]
@@ -318,7 +320,7 @@ async def list_messages(
         str | None, Query(pattern=r"^[a-z]{2,3}$", description="Only this language (ISO 639)")
     ] = None,
     conversation_id: Annotated[
-        int | None, Query(ge=1, description="Only this conversation")
+        int | None, Query(ge=1, le=MAX_ID, description="Only this conversation")
     ] = None,
     since: Since = None,
     until: Until = None,
@@ -416,9 +418,11 @@ async def list_conversations(
     viewer: Annotated[Viewer, Depends(require("conversation.view"))],
     status: Annotated[Status | None, Query(description="Only this status")] = None,
     assignee_id: Annotated[
-        int | None, Query(ge=1, description="Only assigned to this person")
+        int | None, Query(ge=1, le=MAX_ID, description="Only assigned to this person")
     ] = None,
-    department_id: Annotated[int | None, Query(ge=1, description="Only this department's")] = None,
+    department_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Only this department's")
+    ] = None,
     channel: NetworkFilter = None,
     channel_id: ChannelIdFilter = None,
     since: Annotated[
@@ -521,7 +525,7 @@ async def list_conversations(
 async def get_conversation(
     request: Request,
     viewer: Annotated[Viewer, Depends(require("conversation.view"))],
-    conversation_id: Annotated[int, Path(ge=1)],
+    conversation_id: Annotated[int, Path(ge=1, le=MAX_ID)],
 ) -> ConversationDetail:
     """One conversation with its messages, oldest first."""
     async with runtime_of(request).db.read() as session:
@@ -556,7 +560,9 @@ async def get_conversation(
 
 
 class AssignmentIn(BaseModel):
-    assignee_id: int | None = Field(description="A member of the workspace; null unassigns")
+    assignee_id: int | None = Field(
+        ge=1, le=MAX_ID, description="A member of the workspace; null unassigns"
+    )
 
 
 class StatusIn(BaseModel):
@@ -599,7 +605,7 @@ async def _announce(request: Request, conversation: Conversation) -> None:
 async def put_assignment(
     request: Request,
     viewer: Annotated[Viewer, Depends(require("conversation.manage"))],
-    conversation_id: Annotated[int, Path(ge=1)],
+    conversation_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     body: AssignmentIn,
 ) -> ConversationOut:
     """Assign the conversation (a new one becomes open); audited as ``conversation.assign``."""
@@ -618,7 +624,7 @@ async def put_assignment(
 async def put_status(
     request: Request,
     viewer: Annotated[Viewer, Depends(require("conversation.manage"))],
-    conversation_id: Annotated[int, Path(ge=1)],
+    conversation_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     body: StatusIn,
 ) -> ConversationOut:
     """Set the status (and optionally the priority); each change is audited."""
@@ -639,7 +645,7 @@ async def put_status(
 async def post_note(
     request: Request,
     viewer: Annotated[Viewer, Depends(require("conversation.manage"))],
-    conversation_id: Annotated[int, Path(ge=1)],
+    conversation_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     body: TextIn,
 ) -> MessageOut:
     """Add an internal note (direction ``note``); ``@name`` mentions notify members whose
@@ -668,7 +674,7 @@ async def post_note(
 async def post_reply(
     request: Request,
     viewer: Annotated[Viewer, Depends(require("conversation.reply"))],
-    conversation_id: Annotated[int, Path(ge=1)],
+    conversation_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     body: TextIn,
 ) -> MessageOut:
     """Reply through the conversation's channel to its newest inbound message. The reply is

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
@@ -12,7 +12,7 @@ from allsang.db.models import Workspace
 from allsang.privacy.erase import ContactNotFound, erase_contact, export_contact
 from allsang.privacy.retention import Policy, apply_retention
 from allsang.web.errors import problem
-from allsang.web.routes.api import _ERRORS, Problem
+from allsang.web.routes.api import _ERRORS, MAX_ID, Problem
 from allsang.web.viewer import Viewer, require, runtime_of
 
 router = APIRouter(tags=["privacy"])
@@ -25,15 +25,23 @@ class ErasureOut(BaseModel):
     counts: dict[str, int] = Field(description="Rows erased, per kind")
 
 
+# A century; far larger values overflow the date arithmetic (a 500, found by the API fuzzer).
+MAX_RETENTION_DAYS = 36_500
+
+
 class RetentionIn(BaseModel):
-    listening_days: int | None = Field(None, ge=1, description="Untouched conversations")
-    inbox_days: int | None = Field(None, ge=1, description="Closed conversations")
-    audit_days: int | None = Field(None, ge=1, description="Audit events")
+    listening_days: int | None = Field(
+        None, ge=1, le=MAX_RETENTION_DAYS, description="Untouched conversations"
+    )
+    inbox_days: int | None = Field(
+        None, ge=1, le=MAX_RETENTION_DAYS, description="Closed conversations"
+    )
+    audit_days: int | None = Field(None, ge=1, le=MAX_RETENTION_DAYS, description="Audit events")
 
 
 @router.get("/contacts/{contact_id}/export", responses=_NOT_FOUND)  # type: ignore[arg-type]
 async def export(
-    contact_id: int,
+    contact_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     request: Request,
     viewer: Annotated[Viewer, Depends(require("contact.export"))],
 ) -> Any:
@@ -53,7 +61,7 @@ async def export(
 
 @router.delete("/contacts/{contact_id}", responses=_NOT_FOUND)  # type: ignore[arg-type]
 async def erase(
-    contact_id: int,
+    contact_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     request: Request,
     viewer: Annotated[Viewer, Depends(require("contact.erase"))],
 ) -> Any:
