@@ -57,6 +57,10 @@ PROBLEMS = {
     "too_long": i18n.N_("The text is too long for one of the channels."),
     "alt_text": i18n.N_("Every image and video needs alt text before the post goes further."),
     "media_network": i18n.N_("One of the channels cannot publish images or videos yet."),
+    "media_limit": i18n.N_(
+        "Too many or too large files for one of the channels (Mastodon takes 4 images, "
+        "Bluesky 4 images of at most 1 MB)."
+    ),
     "note": i18n.N_("Say why the post is sent back."),
     "media": i18n.N_(
         "Upload a PNG, JPEG, GIF, WebP or AVIF image or an MP4 video (images up to 8 MB)."
@@ -72,6 +76,7 @@ INVALID_POST_CODES = {
     "too_long": "too_long",
     "alt_text": "alt_text",
     "media": "media_network",
+    "media_limit": "media_limit",
     "file_type": "media",
     "file_size": "media",
     "note_required": "note",
