@@ -56,6 +56,8 @@ class RunningApi:
         kwargs = case.as_transport_kwargs(base_url=BASE_URL)
         if not kwargs.get("cookies"):
             kwargs.pop("cookies", None)  # httpx deprecates per-request cookies, even empty ones
+        if isinstance(kwargs.get("data"), bytes | str):
+            kwargs["content"] = kwargs.pop("data")  # raw bodies are `content` to httpx
         return self.runner.run(self.client.request(**kwargs))
 
 

@@ -19,7 +19,15 @@ from __future__ import annotations
 import unicodedata
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 Kind = Literal["post", "reply", "comment", "dm", "review", "article", "email"]
 
@@ -32,6 +40,17 @@ class Author(BaseModel):
     handle: str = Field(min_length=1, max_length=320)
     name: str = Field(default="", max_length=320)
     url: str = Field(default="", max_length=2048)
+
+    # An author is untrusted text too: a NUL in a name made PostgreSQL refuse the whole batch.
+    @field_validator("handle", "name", "url", mode="before")
+    @classmethod
+    def _clean_text(cls, value: object) -> object:
+        return clean_text(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _clean_extras(self) -> Author:
+        _clean_extra_fields(self)
+        return self
 
 
 class NormalisedMessage(BaseModel):
@@ -51,6 +70,11 @@ class NormalisedMessage(BaseModel):
     @classmethod
     def _clean_text(cls, value: object) -> object:
         return clean_text(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _clean_extras(self) -> NormalisedMessage:
+        _clean_extra_fields(self)
+        return self
 
     def extras(self) -> dict[str, Any]:
         """The fields beyond the contract, kept verbatim."""
@@ -76,6 +100,24 @@ def clean_text(value: str) -> str:
         for ch in value
         if ch in "\t\n" or not (unicodedata.category(ch) == "Cc" or "\ud800" <= ch <= "\udfff")
     )
+
+
+def clean_json(value: object) -> object:
+    """:func:`clean_text` over every string of a JSON value, keys included."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_json(k): clean_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_json(v) for v in value]
+    return value
+
+
+def _clean_extra_fields(model: BaseModel) -> None:
+    # Extra fields are kept verbatim, but PostgreSQL's jsonb refuses \u0000 and UTF-8 cannot
+    # carry lone surrogates: one such value made the database refuse the whole batch.
+    if model.__pydantic_extra__:
+        model.__pydantic_extra__ = clean_json(model.__pydantic_extra__)  # type: ignore[assignment]
 
 
 class InvalidMessage(ValueError):
