@@ -32,6 +32,8 @@ _ERRORS = {
     403: {"model": Problem, "description": "The token's role does not allow this"},
     422: {"model": Problem, "description": "Invalid parameters"},
 }
+# Operations with a JSON body: a body that cannot be parsed at all is a 400 (FastAPI's own).
+BODY_ERRORS = {400: {"model": Problem, "description": "The body could not be parsed"}}
 
 
 class Me(BaseModel):

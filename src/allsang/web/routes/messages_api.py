@@ -31,7 +31,7 @@ from allsang.ingest.pipeline import IngestResult
 from allsang.listening.query import QuerySyntaxError
 from allsang.live import open_broadcast, publish_conversations
 from allsang.web.errors import problem
-from allsang.web.routes.api import MAX_ID, Problem
+from allsang.web.routes.api import BODY_ERRORS, MAX_ID, Problem
 from allsang.web.viewer import Viewer, require, runtime_of
 
 router = APIRouter(tags=["messages"])
@@ -578,6 +578,7 @@ class TextIn(BaseModel):
 
 _CHANGE_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
+    **BODY_ERRORS,
     404: {"model": Problem, "description": "No such conversation (or person)"},
 }
 

@@ -12,7 +12,7 @@ from allsang.db.models import Workspace
 from allsang.privacy.erase import ContactNotFound, erase_contact, export_contact
 from allsang.privacy.retention import Policy, apply_retention
 from allsang.web.errors import problem
-from allsang.web.routes.api import _ERRORS, MAX_ID, Problem
+from allsang.web.routes.api import _ERRORS, BODY_ERRORS, MAX_ID, Problem
 from allsang.web.viewer import Viewer, require, runtime_of
 
 router = APIRouter(tags=["privacy"])
@@ -86,7 +86,7 @@ async def get_retention(
     return RetentionIn(**Policy.of(workspace).as_settings())
 
 
-@router.put("/retention", responses=_ERRORS)  # type: ignore[arg-type]
+@router.put("/retention", responses={**_ERRORS, **BODY_ERRORS})  # type: ignore[arg-type]
 async def put_retention(
     body: RetentionIn,
     request: Request,
