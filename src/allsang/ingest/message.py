@@ -17,6 +17,7 @@ own posts seen in a stream), ``references`` (e-mail thread ids, oldest first), `
 from __future__ import annotations
 
 import unicodedata
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import (
@@ -32,6 +33,7 @@ from pydantic import (
 Kind = Literal["post", "reply", "comment", "dm", "review", "article", "email"]
 
 MAX_TEXT = 100_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Author(BaseModel):
@@ -70,6 +72,16 @@ class NormalisedMessage(BaseModel):
     @classmethod
     def _clean_text(cls, value: object) -> object:
         return clean_text(value) if isinstance(value, str) else value
+
+    @field_validator("created_at")
+    @classmethod
+    def _plausible_time(cls, value: datetime) -> datetime:
+        # Day buckets in local time zones overflow near year 1 and year 9999; nothing real is
+        # older than the epoch, and more than two days ahead is a broken clock.
+        latest = datetime.now(UTC) + timedelta(days=2)
+        if not EPOCH <= value <= latest:
+            raise ValueError("created_at must lie between 1970 and two days from now")
+        return value
 
     @model_validator(mode="after")
     def _clean_extras(self) -> NormalisedMessage:

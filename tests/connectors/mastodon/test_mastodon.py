@@ -518,7 +518,10 @@ async def test_connecting_an_account_registers_authorizes_and_exchanges_the_code
         "&redirect_uri=https%3A%2F%2Fallsang.example%2Fcb&scope=read+write&state=s1"
     )
     assert await exchange_code(app, "the-code") == "tok"
-    apps, token = (request for request, _ in httpserver.log)
+    # The server is session-wide: count only the requests to this test's endpoints.
+    apps, token = (
+        request for request, _ in httpserver.log if request.path in ("/api/v1/apps", "/oauth/token")
+    )
     assert apps.form["redirect_uris"] == "https://allsang.example/cb"
     assert token.form["grant_type"] == "authorization_code"
     assert token.form["code"] == "the-code"
