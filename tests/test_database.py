@@ -1,3 +1,4 @@
+import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -6,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from allsang.db import Database
 from allsang.db.models import Channel, Message, Workspace
+from allsang.settings import Settings
 
 
 async def _workspace_and_channel(db: Database) -> tuple[int, int]:
@@ -89,3 +91,29 @@ async def test_a_failed_write_rolls_back_everything_in_it(db: Database) -> None:
             raise RuntimeError("boom")
     async with db.read() as session:
         assert (await session.execute(select(Workspace))).first() is None
+
+
+async def test_dispose_cancels_background_work_and_rolls_its_transaction_back(
+    settings: Settings,
+) -> None:
+    db = Database(settings.sqlalchemy_url)
+    inside = asyncio.Event()
+
+    async def slow_write() -> None:
+        async with db.write() as session:
+            session.add(Workspace(slug="half-done", name="Half done"))
+            await session.flush()
+            inside.set()
+            await asyncio.sleep(3600)
+
+    task = db.background(slow_write(), name="slow")
+    await inside.wait()
+    await db.dispose()
+
+    assert task.cancelled()
+    again = Database(settings.sqlalchemy_url)
+    try:
+        async with again.read() as session:
+            assert await session.scalar(select(Workspace.id)) is None
+    finally:
+        await again.dispose()

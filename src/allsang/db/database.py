@@ -16,7 +16,7 @@ Contract:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -78,6 +78,7 @@ class Database:
         self._write_sessions = async_sessionmaker(self.writer, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self.reader, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
     def unpooled(cls, url: str) -> Database:
@@ -93,6 +94,7 @@ class Database:
         db._write_sessions = async_sessionmaker(db.writer, expire_on_commit=False)
         db._read_sessions = async_sessionmaker(db.reader, expire_on_commit=False)
         db._write_lock = None
+        db._tasks = set()
         return db
 
     @asynccontextmanager
@@ -109,7 +111,22 @@ class Database:
         async with self._read_sessions() as session, session.begin():
             yield session
 
+    def background(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """Run ``work`` as a task that :meth:`dispose` cancels and awaits.
+
+        For work that outlives the request or batch that started it (an index catch-up): a
+        task left running when the loop ends would hold its connection in an open transaction.
+        """
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
     async def dispose(self) -> None:
+        """Cancel the background tasks (their transactions roll back), then close."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()

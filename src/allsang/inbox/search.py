@@ -434,7 +434,7 @@ class _Indexer:
     def poke(self) -> None:
         self.wanted.set()
         if self.task is None or self.task.done():
-            self.task = asyncio.create_task(self._run(), name="inbox-search-index")
+            self.task = self.db.background(self._run(), name="inbox-search-index")
 
     async def _run(self) -> None:
         while self.wanted.is_set():
