@@ -556,11 +556,14 @@ def commit_hook(db: Database) -> CommitHook:
     Should this process die before the hook runs, the batch is still counted: the refresh
     reads from its watermark, and the cron schedule runs it every minute.
     """
+    queued: dict[int, int] = {}  # workspace → the slot this hook last queued a refresh for
 
     async def hook(channel: ChannelRef, message_ids: list[int]) -> None:
         if not message_ids:
             return
         slot = int(utcnow().timestamp()) // HOOK_SLOT_SECONDS
+        if queued.get(channel.workspace_id) == slot:
+            return  # the same INSERT again would be a no-op, but a write transaction still
         async with db.write() as session:
             await enqueue(
                 session,
@@ -569,5 +572,6 @@ def commit_hook(db: Database) -> CommitHook:
                 idempotency_key=f"analytics.refresh:{channel.workspace_id}:{slot}",
                 workspace_id=channel.workspace_id,
             )
+        queued[channel.workspace_id] = slot
 
     return hook
