@@ -31,8 +31,7 @@ from allsang.db.models import (
     Person,
     SavedView,
 )
-from allsang.db.models.inbox_search import InboxSearchDoc
-from allsang.inbox import query_filter, search
+from allsang.inbox import facets, query_filter, search
 from allsang.listening.intent import INTENTS
 
 PAGE_SIZE = 50
@@ -245,17 +244,11 @@ def narrow(query: Select, f: InboxFilter, prepared: Prepared) -> Select:  # type
                 ConversationTag.conversation_id == Conversation.id, ConversationTag.tag_id == f.tag
             )
         )
-    inbound = [Message.conversation_id == Conversation.id, Message.direction == "inbound"]
-    if f.language:
-        query = query.where(exists().where(*inbound, Message.lang == f.language))
-    if f.sentiment:
-        query = query.where(exists().where(*inbound, Message.sentiment == f.sentiment))
-    if f.intent:
-        query = query.where(
-            exists().where(
-                InboxSearchDoc.conversation_id == Conversation.id, InboxSearchDoc.intent == f.intent
-            )
-        )
+    # "Has an inbound message in …" and "… with that intent": facts the triggers keep per
+    # conversation (allsang.inbox.facets), one probe each.
+    for kind, value in _facets(f):
+        if kind != "unanswered":
+            query = query.where(facets.has(kind, value))
     if f.sla_breached:
         query = query.where(
             or_(
@@ -272,6 +265,13 @@ def narrow(query: Select, f: InboxFilter, prepared: Prepared) -> Select:  # type
         )
         query = query.where(Conversation.id.in_(ids) if prepared.query_ids else false())
     return query
+
+
+def _facets(f: InboxFilter) -> list[facets.Facet]:
+    """The filter's conditions that are kept per conversation (see :mod:`allsang.inbox.facets`)."""
+    found: list[facets.Facet] = [("unanswered", "")] if f.unanswered else []
+    pairs = (("lang", f.language), ("sentiment", f.sentiment), ("intent", f.intent))
+    return found + [(kind, value) for kind, value in pairs if value]
 
 
 async def list_inbox(
@@ -369,9 +369,23 @@ async def status_counts(
     f: InboxFilter,
     prepared: Prepared | None = None,
 ) -> dict[str, int]:
-    """Conversations per status under every filter except the status itself."""
+    """Conversations per status under every filter except the status itself: read from the
+    kept counts when the filter is at most one fact (:func:`allsang.inbox.facets.single`),
+    else counted."""
     if prepared is None:
         prepared = await prepare(session, workspace_id, person_id, f)
+    narrowed = bool(
+        f.assignee
+        or f.department is not None
+        or f.channel is not None
+        or f.tag is not None
+        or f.sla_breached
+        or prepared.search_ids is not None
+        or prepared.query_ids is not None
+    )
+    facet = facets.single(_facets(f), narrowed)
+    if facet is not None:
+        return await facets.counts(session, workspace_id, facet)
     query = _filtered(
         select(Conversation.status, func.count()),
         workspace_id,

@@ -56,6 +56,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from allsang.db import Database
 from allsang.db.models import Contact, Conversation, Message
 from allsang.db.models.inbox_search import InboxSearchDoc, InboxSearchPending
+from allsang.inbox import facets
 from allsang.ingest.pipeline import ChannelRef, CommitHook
 from allsang.listening.intent import detect_intents, primary_intent
 from allsang.listening.text import normalize, tokenize
@@ -274,6 +275,7 @@ async def catch_up(session: AsyncSession, limit: int = BATCH) -> int:
         )
     ).all()
     if not queued:
+        await facets.compact(session)
         return 0
     message_ids = sorted({m for _, m, _ in queued if m is not None})
     conversation_ids = sorted({c for _, _, c in queued if c is not None})
@@ -284,6 +286,8 @@ async def catch_up(session: AsyncSession, limit: int = BATCH) -> int:
     await session.execute(
         delete(InboxSearchPending).where(InboxSearchPending.id.in_([row[0] for row in queued]))
     )
+    # The documents just written changed intent facts and so the status counts: fold them.
+    await facets.compact(session)
     return len(queued)
 
 

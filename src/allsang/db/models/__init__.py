@@ -579,6 +579,7 @@ from allsang.db.models import (  # noqa: E402, F401
     analytics,
     calendar,
     continuity,
+    inbox_facets,
     inbox_search,
     inbox_workflow,
     ingest,
