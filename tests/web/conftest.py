@@ -1,19 +1,22 @@
 """Fixtures for the web tests: an app on the test database, a workspace with one person per
-role, and clients logged in as them."""
+role, and clients logged in as them; for the browser tests (helpers in tests/web/browser.py),
+Debian's Chromium and the app served on a free port."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 import httpx
 import pytest
+from playwright.sync_api import Browser
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from allsang.auth import passwords, sessions
 from allsang.db.models import Membership, Person, Workspace
 from allsang.runtime import Runtime
+from allsang.settings import Settings
 from allsang.web.app import create_app
 
 PASSWORD = "correct horse battery"
@@ -111,3 +114,30 @@ async def client_as(app, runtime: Runtime, world: World) -> AsyncIterator[Client
     yield make
     for c in opened:
         await c.aclose()
+
+
+# tests.web.browser imports PASSWORD from this module, so the browser fixtures import it when
+# they run rather than at the top.
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium for one test (which is skipped where it is not installed)."""
+    from tests.web.browser import chromium
+
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[str]:
+    """The app on :func:`create_world`'s workspace, served on a free port: its base URL."""
+    from tests.web.browser import AppServer, run_async, runtime_for
+
+    async def seed() -> None:
+        async with runtime_for(settings) as runtime:
+            await create_world(runtime)
+
+    run_async(seed())
+    with AppServer(settings) as app:
+        yield app.url

@@ -4,33 +4,25 @@ and the inbox pages pass axe."""
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
+from playwright.sync_api import Browser, expect
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 from werkzeug import Request as WerkzeugRequest
 from werkzeug import Response as WerkzeugResponse
 
 from allsang.channels import seal_credentials
-from allsang.db import Database
 from allsang.db.models import Channel, Conversation, Message
-from allsang.runtime import Runtime
-from allsang.secretbox import SecretBox
 from allsang.settings import Settings
-from allsang.web.app import create_app
-from tests.conftest import TEST_KEY
 from tests.inbox.seed import seed
-from tests.web.conftest import PASSWORD, create_world
-from tests.web.test_browser import AXE, CHROMIUM, _free_port, _serious_violations
+from tests.web.browser import AppServer, log_in, run_async, runtime_for, serious_violations
+from tests.web.conftest import create_world
 
 pytestmark = pytest.mark.browser
 
@@ -68,160 +60,104 @@ class FakeMastodon:
 
 
 async def _seed(settings: Settings, instance: str) -> int:
-    db = Database(settings.sqlalchemy_url)
-    runtime = Runtime(settings=settings, db=db, secrets=SecretBox([TEST_KEY]))
-    try:
+    async with runtime_for(settings) as runtime:
         world = await create_world(runtime)
-        seeded = await seed(db, world.workspace.id)
-        async with db.write() as session:
+        seeded = await seed(runtime.db, world.workspace.id)
+        async with runtime.db.write() as session:
             channel = await session.get(Channel, seeded.channel.id)
             assert channel is not None
             channel.config = {"instance": instance}
             channel.account = "@acme@" + instance.split("://")[1]
             channel.credentials = seal_credentials(runtime.secrets, {"access_token": "t0ken"})
         return seeded.conversations[0].id
-    finally:
-        await db.dispose()
 
 
 @pytest.fixture
 def served(settings: Settings, httpserver: HTTPServer) -> Iterator[tuple[str, int, FakeMastodon]]:
     fake = FakeMastodon(httpserver)
-    conversation_id = asyncio.run(_seed(settings, httpserver.url_for("").rstrip("/")))
-    port = _free_port()
-    runtime = Runtime(
-        settings=settings, db=Database(settings.sqlalchemy_url), secrets=SecretBox([TEST_KEY])
-    )
-    config = uvicorn.Config(
-        create_app(runtime),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="on",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", conversation_id, fake
-    server.should_exit = True
-    thread.join(10)
-
-
-def _log_in(browser: Any, server: str, email: str) -> Any:
-    context = browser.new_context(locale="en-GB")
-    context.add_init_script(path=str(AXE))
-    page = context.new_page()
-    page.goto(f"{server}/login")
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{server}/")
-    return page
+    conversation_id = run_async(_seed(settings, httpserver.url_for("").rstrip("/")))
+    with AppServer(settings) as app:
+        yield app.url, conversation_id, fake
 
 
 def test_two_people_see_each_others_changes_live_and_a_reply_goes_out_threaded(
-    served: tuple[str, int, FakeMastodon], settings: Settings
+    served: tuple[str, int, FakeMastodon], settings: Settings, browser: Browser
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
-
     server, conversation_id, fake = served
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        editor = _log_in(browser, server, "editor@acme.test")
-        contributor = _log_in(browser, server, "contributor@acme.test")
-        problems: list[str] = []
+    editor = log_in(browser, server, "editor@acme.test")
+    contributor = log_in(browser, server, "contributor@acme.test")
+    problems: list[str] = []
 
-        editor.goto(f"{server}/inbox")
-        row = editor.locator(f"#conversation-{conversation_id}")
-        expect(row).to_contain_text("Unassigned")
-        problems += _serious_violations(editor)
-        expect(editor.locator("body[data-live=open]")).to_have_count(1)
+    editor.goto(f"{server}/inbox")
+    row = editor.locator(f"#conversation-{conversation_id}")
+    expect(row).to_contain_text("Unassigned")
+    problems += serious_violations(editor)
+    expect(editor.locator("body[data-live=open]")).to_have_count(1)
 
-        # The contributor assigns it to themselves with the keyboard: j moves, a assigns.
-        contributor.goto(f"{server}/inbox")
-        expect(contributor.locator("body[data-live=open]")).to_have_count(1)
-        for _ in range(3):
-            contributor.keyboard.press("j")
-        expect(contributor.locator(f"#conversation-{conversation_id}.current")).to_have_count(1)
-        contributor.keyboard.press("a")
-        expect(contributor.locator(f"#conversation-{conversation_id}")).to_contain_text(
-            "Contributor Person"
-        )
-        # ... and the editor's list shows it without a reload.
-        expect(row).to_contain_text("Contributor Person", timeout=5000)
+    # The contributor assigns it to themselves with the keyboard: j moves, a assigns.
+    contributor.goto(f"{server}/inbox")
+    expect(contributor.locator("body[data-live=open]")).to_have_count(1)
+    for _ in range(3):
+        contributor.keyboard.press("j")
+    expect(contributor.locator(f"#conversation-{conversation_id}.current")).to_have_count(1)
+    contributor.keyboard.press("a")
+    expect(contributor.locator(f"#conversation-{conversation_id}")).to_contain_text(
+        "Contributor Person"
+    )
+    # ... and the editor's list shows it without a reload.
+    expect(row).to_contain_text("Contributor Person", timeout=5000)
 
-        # Both open the conversation: each sees the other there.
-        editor.goto(f"{server}/inbox/{conversation_id}")
-        contributor.goto(f"{server}/inbox/{conversation_id}")
-        expect(editor.locator("#presence")).to_contain_text("Contributor Person")
-        problems += _serious_violations(contributor)
+    # Both open the conversation: each sees the other there.
+    editor.goto(f"{server}/inbox/{conversation_id}")
+    contributor.goto(f"{server}/inbox/{conversation_id}")
+    expect(editor.locator("#presence")).to_contain_text("Contributor Person")
+    problems += serious_violations(contributor)
 
-        # The counter counts down Mastodon's 500 characters as the contributor types.
-        box = contributor.get_by_label("Reply on mastodon as")
-        box.fill("God jul! Vi har öppet 10–14 på julafton.")
-        expect(contributor.locator("#reply-count")).to_have_text("460 characters left")
-        contributor.get_by_role("button", name="Send reply").click()
-        expect(contributor.locator(".message.outbound")).to_contain_text("God jul! Vi har öppet")
-        # The editor's open page gets the reply and the cleared waiting time live.
-        expect(editor.locator(".message.outbound")).to_contain_text("God jul!", timeout=5000)
-        problems += _serious_violations(editor)
-        browser.close()
+    # The counter counts down Mastodon's 500 characters as the contributor types.
+    box = contributor.get_by_label("Reply on mastodon as")
+    box.fill("God jul! Vi har öppet 10–14 på julafton.")
+    expect(contributor.locator("#reply-count")).to_have_text("460 characters left")
+    contributor.get_by_role("button", name="Send reply").click()
+    expect(contributor.locator(".message.outbound")).to_contain_text("God jul! Vi har öppet")
+    # The editor's open page gets the reply and the cleared waiting time live.
+    expect(editor.locator(".message.outbound")).to_contain_text("God jul!", timeout=5000)
+    problems += serious_violations(editor)
 
     assert fake.posted and fake.posted[0]["in_reply_to_id"] == "100"
     assert "God jul! Vi har öppet 10–14 på julafton." in fake.posted[0]["status"]
-    stored = asyncio.run(_reply_row(settings))
+    stored = run_async(_reply_row(settings))
     assert stored == ("outbound", conversation_id, "9001", None)
     assert problems == []
 
 
 async def _reply_row(settings: Settings) -> tuple[str, int | None, str | None, object]:
-    db = Database(settings.sqlalchemy_url)
-    try:
-        async with db.read() as session:
-            message = await session.scalar(select(Message).where(Message.direction == "outbound"))
-            assert message is not None
-            conversation = await session.get(Conversation, message.conversation_id)
-            assert conversation is not None
-            return (
-                message.direction,
-                message.conversation_id,
-                message.external_id,
-                conversation.waiting_since,
-            )
-    finally:
-        await db.dispose()
+    async with runtime_for(settings) as runtime, runtime.db.read() as session:
+        message = await session.scalar(select(Message).where(Message.direction == "outbound"))
+        assert message is not None
+        conversation = await session.get(Conversation, message.conversation_id)
+        assert conversation is not None
+        return (
+            message.direction,
+            message.conversation_id,
+            message.external_id,
+            conversation.waiting_since,
+        )
 
 
 def test_a_viewer_reads_the_inbox_but_gets_no_reply_box(
-    served: tuple[str, int, FakeMastodon],
+    served: tuple[str, int, FakeMastodon], browser: Browser
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
-
     server, conversation_id, fake = served
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        viewer = _log_in(browser, server, "viewer@acme.test")
-        viewer.goto(f"{server}/inbox/{conversation_id}")
-        expect(viewer.locator(".message.inbound")).to_contain_text("öppettiderna")
-        expect(viewer.get_by_role("button", name="Send reply")).to_have_count(0)
-        problems = _serious_violations(viewer)
-        status = viewer.evaluate(
-            """async (id) => (await fetch(`/inbox/${id}/reply`, {method: 'POST',
-                body: new URLSearchParams({text: 'hi'})})).status""",
-            conversation_id,
-        )
-        browser.close()
+    viewer = log_in(browser, server, "viewer@acme.test")
+    viewer.goto(f"{server}/inbox/{conversation_id}")
+    expect(viewer.locator(".message.inbound")).to_contain_text("öppettiderna")
+    expect(viewer.get_by_role("button", name="Send reply")).to_have_count(0)
+    problems = serious_violations(viewer)
+    status = viewer.evaluate(
+        """async (id) => (await fetch(`/inbox/${id}/reply`, {method: 'POST',
+            body: new URLSearchParams({text: 'hi'})})).status""",
+        conversation_id,
+    )
     assert status == 403
     assert fake.posted == []
     assert problems == []

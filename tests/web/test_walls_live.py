@@ -6,54 +6,44 @@ and catches up without a reload)."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
+from playwright.sync_api import Browser, expect
 
 from allsang.auth import sessions
 from allsang.auth.tokens import create_api_token
-from allsang.db import Database
-from allsang.runtime import Runtime
-from allsang.secretbox import SecretBox
 from allsang.settings import Settings
 from allsang.wall import service
-from allsang.web.app import create_app
-from tests.conftest import TEST_KEY
+from tests.web.browser import AppServer, run_async, runtime_for, watch
 from tests.web.conftest import create_world
-
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 @dataclass
 class Live:
-    url: str
+    server: AppServer
     wall_id: int
     token: str
     api_token: str
     session_cookie: str
-    settings: Settings
-    running: tuple[uvicorn.Server, threading.Thread]
 
+    @property
+    def url(self) -> str:
+        return self.server.url
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    @property
+    def settings(self) -> Settings:
+        return self.server.settings
 
 
 async def _seed(settings: Settings) -> tuple[int, str, str, str]:
-    db = Database(settings.sqlalchemy_url)
-    try:
-        world = await create_world(Runtime(settings=settings, db=db, secrets=SecretBox([TEST_KEY])))
-        async with db.write() as session:
+    async with runtime_for(settings) as runtime:
+        world = await create_world(runtime)
+        async with runtime.db.write() as session:
             wall = await service.create_wall(
                 session,
                 world.workspace.id,
@@ -71,46 +61,13 @@ async def _seed(settings: Settings) -> tuple[int, str, str, str]:
                 days=1,
             )
             return wall.id, token, api_token, cookie
-    finally:
-        await db.dispose()
-
-
-def start_server(settings: Settings, port: int) -> tuple[uvicorn.Server, threading.Thread]:
-    runtime = Runtime(
-        settings=settings, db=Database(settings.sqlalchemy_url), secrets=SecretBox([TEST_KEY])
-    )
-    # Open streams would hold a graceful shutdown forever; a second is enough.
-    config = uvicorn.Config(
-        create_app(runtime),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="on",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    return server, thread
-
-
-def stop_server(server: uvicorn.Server, thread: threading.Thread) -> None:
-    server.should_exit = True
-    thread.join(10)
 
 
 @pytest.fixture
 def live(settings: Settings) -> Iterator[Live]:
-    wall_id, token, api_token, cookie = asyncio.run(_seed(settings))
-    port = _free_port()
-    running = start_server(settings, port)
-    live = Live(f"http://127.0.0.1:{port}", wall_id, token, api_token, cookie, settings, running)
-    yield live
-    stop_server(*live.running)
+    seeded = run_async(_seed(settings))
+    with AppServer(settings) as server:
+        yield Live(server, *seeded)
 
 
 def send(
@@ -195,8 +152,10 @@ def test_a_revoked_token_ends_the_stream(live: Live) -> None:
         assert response.status_code == 303
 
     started = time.monotonic()
-    threading.Thread(target=revoke_soon).start()
+    revoker = threading.Thread(target=revoke_soon)
+    revoker.start()
     events = read_events(live, 1)
+    revoker.join()
     assert events[0][0] == "revoked"
     assert time.monotonic() - started < 3
     # Reconnecting with the dead token gets the same event (not a login redirect).
@@ -256,131 +215,105 @@ XSS_IMAGE_URLS = [
 ]
 
 
-def _browser(playwright):  # type: ignore[no-untyped-def]
-    return playwright.chromium.launch(
-        executable_path=str(CHROMIUM),
-        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+def test_a_posted_message_appears_within_a_second_and_a_banned_one_disappears(
+    live: Live, browser: Browser
+) -> None:
+    send(live, "warm-up #live")  # loads the listening model in the server once
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    page.goto(f"{live.url}/walls/{live.wall_id}?token={live.token}")
+    expect(page.get_by_text("warm-up #live")).to_be_visible()
+
+    started = time.monotonic()
+    send(live, "Hello from the API #live")
+    page.get_by_text("Hello from the API #live").wait_for(timeout=1000)
+    assert time.monotonic() - started < 1.0
+
+    send(live, "Buy pills #live", handle="troll")
+    page.get_by_text("Buy pills #live").wait_for(timeout=1000)
+    troll_id = page.locator(".wall-card", has_text="Buy pills").get_attribute("data-id")
+    started = time.monotonic()
+    response = httpx.post(
+        f"{live.url}/walls/{live.wall_id}/items/{troll_id}/ban",
+        cookies={sessions.COOKIE_NAME: live.session_cookie},
+    )
+    assert response.status_code == 303
+    expect(page.get_by_text("Buy pills #live")).to_have_count(0, timeout=2000)
+    assert time.monotonic() - started < 2.0
+    expect(page.get_by_text("Hello from the API #live")).to_be_visible()
+
+    httpx.post(
+        f"{live.url}/walls/{live.wall_id}/revoke",
+        cookies={sessions.COOKIE_NAME: live.session_cookie},
+    )
+    expect(page.locator(".wall-card")).to_have_count(0, timeout=3000)
+
+
+def test_an_xss_corpus_runs_no_script_and_changes_no_style(live: Live, browser: Browser) -> None:
+    send(live, "baseline #live", handle="baseline")
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    log = watch(page)
+    page.goto(f"{live.url}/walls/{live.wall_id}?token={live.token}")
+    expect(page.get_by_text("baseline #live")).to_be_visible()
+    style = (
+        "() => { const b = getComputedStyle(document.body);"
+        " const c = getComputedStyle(document.querySelector('.wall-card'));"
+        " return [b.backgroundColor, b.color, c.color, c.fontSize, c.backgroundColor]; }"
+    )
+    before = page.evaluate(style)
+
+    # Half arrive live through the stream, as text and as the author's name.
+    for payload in XSS_PAYLOADS:
+        send(
+            live,
+            f"{payload} #live",
+            handle="x" + str(abs(hash(payload)) % 10_000),
+            media=[{"url": url, "type": "image", "alt": payload} for url in XSS_IMAGE_URLS],
+        )
+    expect(page.locator(".wall-card")).to_have_count(30, timeout=5000)
+    live_view = page.evaluate(style)
+    # And the other half from the server-rendered page.
+    page.reload()
+    expect(page.locator(".wall-card")).to_have_count(30)
+    page.wait_for_timeout(500)
+
+    assert log.dialogs == []
+    assert [m for m in log.console if "Content Security Policy" in m or "Refused" in m] == []
+    assert live_view == before == page.evaluate(style)
+    shapes = page.evaluate(
+        "() => [...document.querySelectorAll('.wall-screen *')].map(e =>"
+        " [e.tagName.toLowerCase(), [...e.attributes].map(a => a.name).sort().join(',')])"
+    )
+    allowed_tags = {"header", "h1", "p", "section", "article", "footer", "span"}
+    assert {tag for tag, _attrs in shapes} <= allowed_tags
+    assert {attrs for _tag, attrs in shapes} <= {
+        "",
+        "class",
+        "aria-label,class",
+        "aria-label,aria-live,class",
+        "class,data-id,id",
+    }
+    assert (
+        page.evaluate(
+            "() => document.querySelectorAll('body a, body script, body style, body img').length"
+        )
+        == 0
     )
 
 
-def test_a_posted_message_appears_within_a_second_and_a_banned_one_disappears(
-    live: Live,
-) -> None:
-    from playwright.sync_api import expect, sync_playwright
-
-    send(live, "warm-up #live")  # loads the listening model in the server once
-    with sync_playwright() as playwright:
-        browser = _browser(playwright)
-        page = browser.new_page(viewport={"width": 1920, "height": 1080})
-        page.goto(f"{live.url}/walls/{live.wall_id}?token={live.token}")
-        expect(page.get_by_text("warm-up #live")).to_be_visible()
-
-        started = time.monotonic()
-        send(live, "Hello from the API #live")
-        page.get_by_text("Hello from the API #live").wait_for(timeout=1000)
-        assert time.monotonic() - started < 1.0
-
-        send(live, "Buy pills #live", handle="troll")
-        page.get_by_text("Buy pills #live").wait_for(timeout=1000)
-        troll_id = page.locator(".wall-card", has_text="Buy pills").get_attribute("data-id")
-        started = time.monotonic()
-        response = httpx.post(
-            f"{live.url}/walls/{live.wall_id}/items/{troll_id}/ban",
-            cookies={sessions.COOKIE_NAME: live.session_cookie},
-        )
-        assert response.status_code == 303
-        expect(page.get_by_text("Buy pills #live")).to_have_count(0, timeout=2000)
-        assert time.monotonic() - started < 2.0
-        expect(page.get_by_text("Hello from the API #live")).to_be_visible()
-
-        httpx.post(
-            f"{live.url}/walls/{live.wall_id}/revoke",
-            cookies={sessions.COOKIE_NAME: live.session_cookie},
-        )
-        expect(page.locator(".wall-card")).to_have_count(0, timeout=3000)
-        browser.close()
-
-
-def test_an_xss_corpus_runs_no_script_and_changes_no_style(live: Live) -> None:
-    from playwright.sync_api import expect, sync_playwright
-
-    send(live, "baseline #live", handle="baseline")
-    with sync_playwright() as playwright:
-        browser = _browser(playwright)
-        page = browser.new_page(viewport={"width": 1920, "height": 1080})
-        dialogs: list[str] = []
-        console: list[str] = []
-        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-        page.on("console", lambda message: console.append(message.text))
-        page.goto(f"{live.url}/walls/{live.wall_id}?token={live.token}")
-        expect(page.get_by_text("baseline #live")).to_be_visible()
-        style = (
-            "() => { const b = getComputedStyle(document.body);"
-            " const c = getComputedStyle(document.querySelector('.wall-card'));"
-            " return [b.backgroundColor, b.color, c.color, c.fontSize, c.backgroundColor]; }"
-        )
-        before = page.evaluate(style)
-
-        # Half arrive live through the stream, as text and as the author's name.
-        for payload in XSS_PAYLOADS:
-            send(
-                live,
-                f"{payload} #live",
-                handle="x" + str(abs(hash(payload)) % 10_000),
-                media=[{"url": url, "type": "image", "alt": payload} for url in XSS_IMAGE_URLS],
-            )
-        expect(page.locator(".wall-card")).to_have_count(30, timeout=5000)
-        live_view = page.evaluate(style)
-        # And the other half from the server-rendered page.
-        page.reload()
-        expect(page.locator(".wall-card")).to_have_count(30)
-        page.wait_for_timeout(500)
-
-        assert dialogs == []
-        assert [m for m in console if "Content Security Policy" in m or "Refused" in m] == []
-        assert live_view == before == page.evaluate(style)
-        shapes = page.evaluate(
-            "() => [...document.querySelectorAll('.wall-screen *')].map(e =>"
-            " [e.tagName.toLowerCase(), [...e.attributes].map(a => a.name).sort().join(',')])"
-        )
-        allowed_tags = {"header", "h1", "p", "section", "article", "footer", "span"}
-        assert {tag for tag, _attrs in shapes} <= allowed_tags
-        assert {attrs for _tag, attrs in shapes} <= {
-            "",
-            "class",
-            "aria-label,class",
-            "aria-label,aria-live,class",
-            "class,data-id,id",
-        }
-        assert (
-            page.evaluate(
-                "() => document.querySelectorAll('body a, body script, body style, body img')"
-                ".length"
-            )
-            == 0
-        )
-        browser.close()
-
-
 def test_the_screen_keeps_its_posts_while_the_server_restarts_and_then_catches_up(
-    live: Live,
+    live: Live, browser: Browser
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
-
     send(live, "before the restart #live")
-    with sync_playwright() as playwright:
-        browser = _browser(playwright)
-        page = browser.new_page(viewport={"width": 3840, "height": 2160})
-        page.goto(f"{live.url}/walls/{live.wall_id}?token={live.token}")
-        expect(page.get_by_text("before the restart #live")).to_be_visible()
+    page = browser.new_page(viewport={"width": 3840, "height": 2160})
+    page.goto(f"{live.url}/walls/{live.wall_id}?token={live.token}")
+    expect(page.get_by_text("before the restart #live")).to_be_visible()
 
-        stop_server(*live.running)
-        page.wait_for_timeout(1500)  # the stream is gone; the page keeps what it shows
-        expect(page.get_by_text("before the restart #live")).to_be_visible()
-        live.running = start_server(live.settings, int(live.url.rsplit(":", 1)[1]))
+    live.server.stop()
+    page.wait_for_timeout(1500)  # the stream is gone; the page keeps what it shows
+    expect(page.get_by_text("before the restart #live")).to_be_visible()
+    live.server.start()
 
-        send(live, "after the restart #live")
-        expect(page.get_by_text("after the restart #live")).to_be_visible(timeout=10_000)
-        expect(page.locator(".wall-card")).to_have_count(2)
-        assert page.evaluate("() => performance.navigation.type") == 0  # never reloaded
-        browser.close()
+    send(live, "after the restart #live")
+    expect(page.get_by_text("after the restart #live")).to_be_visible(timeout=10_000)
+    expect(page.locator(".wall-card")).to_have_count(2)
+    assert page.evaluate("() => performance.navigation.type") == 0  # never reloaded

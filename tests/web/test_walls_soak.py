@@ -8,17 +8,15 @@ elements as after the warm-up, and with a heap no larger than the warm-up's plus
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 
 import pytest
 from sqlalchemy import func, insert, select, update
 
-from allsang.db import Database
 from allsang.db.models import Message, Wall, WallEvent, WallItem
 from allsang.db.types import utcnow
 from allsang.web.routes.display import MAX_ITEMS
+from tests.web.browser import chromium, run_async, runtime_for
 from tests.web.test_walls_live import Live, live  # noqa: F401  (the fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -29,88 +27,59 @@ TOTAL = 10_000
 
 async def _add_updates(target: Live, count: int) -> int:
     """Append ``count`` add events for new messages; return the newest message id."""
-    db = Database(target.settings.sqlalchemy_url)
-    try:
-        async with db.write() as session:
-            wall = await session.get(Wall, target.wall_id)
-            assert wall is not None
-            seq = await session.scalar(
-                select(func.coalesce(func.max(WallEvent.seq), 0)).where(
-                    WallEvent.wall_id == wall.id
-                )
-            )
-            now = utcnow()
-            first = (await session.scalar(select(func.coalesce(func.max(Message.id), 0)))) + 1
-            ids = list(range(first, first + count))
-            await session.execute(
-                insert(Message),
-                [
-                    {
-                        "id": i,
-                        "workspace_id": wall.workspace_id,
-                        "direction": "inbound",
-                        "text": f"Soak update {i} with some words to render",
-                        "extra": {"author": {"handle": f"soak{i % 50}"}},
-                        "created_at": now,
-                        "received_at": now,
-                    }
-                    for i in ids
-                ],
-            )
-            await session.execute(
-                insert(WallItem),
-                [
-                    {"wall_id": wall.id, "message_id": i, "state": "approved", "created_at": now}
-                    for i in ids
-                ],
-            )
-            await session.execute(
-                insert(WallEvent),
-                [
-                    {
-                        "wall_id": wall.id,
-                        "seq": seq + n + 1,
-                        "kind": "add",
-                        "message_id": i,
-                        "created_at": now,
-                    }
-                    for n, i in enumerate(ids)
-                ],
-            )
-            await session.execute(
-                update(Wall).where(Wall.id == wall.id).values(cursor_message_id=ids[-1])
-            )
-        return ids[-1]
-    finally:
-        await db.dispose()
-
-
-def add_updates(target: Live, count: int) -> int:
-    """:func:`_add_updates` from sync code (Playwright's own loop runs in this thread)."""
-    result: list[int] = []
-    worker = threading.Thread(
-        target=lambda: result.append(asyncio.run(_add_updates(target, count)))
-    )
-    worker.start()
-    worker.join()
-    return result[0]
+    async with runtime_for(target.settings) as runtime, runtime.db.write() as session:
+        wall = await session.get(Wall, target.wall_id)
+        assert wall is not None
+        seq = await session.scalar(
+            select(func.coalesce(func.max(WallEvent.seq), 0)).where(WallEvent.wall_id == wall.id)
+        )
+        now = utcnow()
+        first = (await session.scalar(select(func.coalesce(func.max(Message.id), 0)))) + 1
+        ids = list(range(first, first + count))
+        await session.execute(
+            insert(Message),
+            [
+                {
+                    "id": i,
+                    "workspace_id": wall.workspace_id,
+                    "direction": "inbound",
+                    "text": f"Soak update {i} with some words to render",
+                    "extra": {"author": {"handle": f"soak{i % 50}"}},
+                    "created_at": now,
+                    "received_at": now,
+                }
+                for i in ids
+            ],
+        )
+        await session.execute(
+            insert(WallItem),
+            [
+                {"wall_id": wall.id, "message_id": i, "state": "approved", "created_at": now}
+                for i in ids
+            ],
+        )
+        await session.execute(
+            insert(WallEvent),
+            [
+                {
+                    "wall_id": wall.id,
+                    "seq": seq + n + 1,
+                    "kind": "add",
+                    "message_id": i,
+                    "created_at": now,
+                }
+                for n, i in enumerate(ids)
+            ],
+        )
+        await session.execute(
+            update(Wall).where(Wall.id == wall.id).values(cursor_message_id=ids[-1])
+        )
+    return ids[-1]
 
 
 def test_ten_thousand_updates_leave_the_dom_and_heap_the_same_size(live: Live) -> None:  # noqa: F811
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--enable-precise-memory-info",
-                "--js-flags=--expose-gc",
-            ],
-        )
+    # Exact heap sizes, and a garbage collection on demand, so growth is not noise.
+    with chromium("--enable-precise-memory-info", "--js-flags=--expose-gc") as browser:
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
         page.goto(f"{live.url}/walls/{live.wall_id}?token={live.token}")
 
@@ -127,13 +96,12 @@ def test_ten_thousand_updates_leave_the_dom_and_heap_the_same_size(live: Live) -
                 " performance.memory.usedJSHeapSize]"
             )
 
-        newest = add_updates(live, WARM_UP)
+        newest = run_async(_add_updates(live, WARM_UP))
         nodes_warm, heap_warm = settle(newest)
         started = time.monotonic()
-        newest = add_updates(live, TOTAL - WARM_UP)
+        newest = run_async(_add_updates(live, TOTAL - WARM_UP))
         nodes_end, heap_end = settle(newest)
         elapsed = time.monotonic() - started
-        browser.close()
 
     print(
         f"soak: {TOTAL - WARM_UP} updates in {elapsed:.1f} s; "
