@@ -32,7 +32,8 @@ BENCHMARKS: dict[str, str] = {
     "--messages",
     type=click.IntRange(min=1000),
     default=None,
-    help="Messages to seed (analytics only; default 1,000,000, 50,000 with --quick).",
+    help="Messages to seed (analytics and inbox; default 1,000,000; with --quick 50,000 "
+    "for analytics, 20,000 for inbox).",
 )
 def bench(
     name: str, quick: bool, as_json: bool, database_url: str | None, messages: int | None

@@ -17,8 +17,21 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from sqlalchemy import Select, Subquery, and_, bindparam, exists, false, func, or_, select
+from sqlalchemy import (
+    Select,
+    Subquery,
+    and_,
+    bindparam,
+    exists,
+    false,
+    func,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from allsang.db.models import (
     CONVERSATION_STATUSES,
@@ -291,16 +304,13 @@ async def list_inbox(
     hint named, through the same filters, so a row that no longer matches disappears).
     Raises :class:`~allsang.listening.query.QuerySyntaxError` for an unusable ``query``."""
     prepared = await prepare(session, workspace_id, person_id, f)
-    relevance = f.by_relevance and prepared.search is not None
-    # Ranked, the search is joined (for its rank) rather than tested a second time.
-    matching = replace(prepared, search_ids=None) if relevance else prepared
-    query = _filtered(select(Conversation), workspace_id, person_id, f, matching)
+    if f.by_relevance and prepared.search is not None:
+        return await _by_relevance(
+            session, workspace_id, person_id, f, prepared, after, limit, only
+        )
+    query = _filtered(select(Conversation), workspace_id, person_id, f, prepared)
     if only is not None:
         query = query.where(Conversation.id.in_(list(only)))
-    if relevance:
-        return await _by_relevance(
-            session, workspace_id, person_id, f, prepared, query, after, limit, only
-        )
     position = decode_cursor(after) if after else None
     if position is not None:
         at, conversation_id = position
@@ -333,33 +343,89 @@ async def _by_relevance(
     person_id: int | None,
     f: InboxFilter,
     prepared: Prepared,
-    query: Select[tuple[Conversation]],
     after: str | None,
     limit: int,
     only: Sequence[int] | None,
 ) -> InboxPage:
     """A page of search results, best first; the cursor is the offset (``r<n>``), since a
     relevance order has no stable key to continue after."""
-    assert prepared.search is not None
+    search = prepared.search
+    assert search is not None
     offset = int(after[1:]) if after and after[:1] == "r" and after[1:].isdigit() else 0
-    query = (
-        query.join(prepared.search, prepared.search.c.conversation_id == Conversation.id)
-        .order_by(
-            prepared.search.c.rank.desc(),
-            Conversation.last_message_at.desc(),
-            Conversation.id.desc(),
+    # The join with the ranked matches is the search: not tested a second time.
+    matching = replace(prepared, search_ids=None)
+    if only is not None:
+        query = (
+            _filtered(select(Conversation), workspace_id, person_id, f, matching)
+            .where(Conversation.id.in_(list(only)))
+            .join(search, search.c.conversation_id == Conversation.id)
+            .order_by(
+                search.c.rank.desc(), Conversation.last_message_at.desc(), Conversation.id.desc()
+            )
+            .offset(offset)
+            .limit(limit + 1)
         )
-        .offset(offset)
-        .limit(limit + 1)
-    )
-    conversations = list(await session.scalars(query))
+        conversations = list(await session.scalars(query))
+        counts: dict[str, int] = {}
+    else:
+        conversations, counts = await _ranked_page_and_counts(
+            session, workspace_id, person_id, f, matching, search, offset, limit
+        )
     next_cursor = f"r{offset + limit}" if len(conversations) > limit else None
     conversations = conversations[:limit]
     rows = await _rows(session, person_id, conversations)
-    counts = (
-        await status_counts(session, workspace_id, person_id, f, prepared) if only is None else {}
-    )
     return InboxPage(rows, next_cursor, counts)
+
+
+async def _ranked_page_and_counts(
+    session: AsyncSession,
+    workspace_id: int,
+    person_id: int | None,
+    f: InboxFilter,
+    matching: Prepared,
+    search: Subquery,
+    offset: int,
+    limit: int,
+) -> tuple[list[Conversation], dict[str, int]]:
+    """The ranked page (``limit + 1`` conversations after ``offset``) and the status counts
+    from one statement, so the full-text match (the cost of a common word) runs once: the
+    matches under the other filters are materialised, then both read them."""
+    ranked = (
+        _filtered(
+            select(
+                Conversation.id,
+                Conversation.status,
+                Conversation.last_message_at,
+                search.c.rank,
+            ),
+            workspace_id,
+            person_id,
+            f,
+            matching,
+            with_status=False,
+        )
+        .join(search, search.c.conversation_id == Conversation.id)
+        .cte("ranked")
+        .prefix_with("MATERIALIZED")
+    )
+    order = (ranked.c.rank.desc(), ranked.c.last_message_at.desc(), ranked.c.id.desc())
+    page = select(ranked.c.id, func.row_number().over(order_by=order).label("position"))
+    if f.status:
+        page = page.where(ranked.c.status == f.status)
+    paged = page.order_by(*order).offset(offset).limit(limit + 1).subquery("page")
+    both = union_all(
+        select(paged.c.id, paged.c.position, null().label("status"), null().label("n")),
+        select(null(), null(), ranked.c.status, func.count()).group_by(ranked.c.status),
+    )
+    positions: dict[int, int] = {}
+    counts = dict.fromkeys(CONVERSATION_STATUSES, 0)
+    for conversation_id, position, status, n in (await session.execute(both)).all():
+        if conversation_id is None:
+            counts[status] = n
+        else:
+            positions[conversation_id] = position
+    found = await session.scalars(select(Conversation).where(Conversation.id.in_(positions)))
+    return sorted(found, key=lambda c: positions[c.id]), counts
 
 
 async def status_counts(
@@ -404,27 +470,24 @@ async def _rows(
     if not conversations:
         return []
     ids = [c.id for c in conversations]
-
-    async def by_id(model: type, wanted: set[int | None]) -> dict[int, object]:
-        keys = [k for k in wanted if k is not None]
-        if not keys:
-            return {}
-        return {
-            row.id: row for row in await session.scalars(select(model).where(model.id.in_(keys)))
-        }
-
-    contacts = await by_id(Contact, {c.contact_id for c in conversations})
-    channels = await by_id(Channel, {c.channel_id for c in conversations})
-    people = await by_id(Person, {c.assignee_id for c in conversations})
+    # Contact, channel, assignee and newest inbound message in one round trip: on a busy
+    # server each round trip costs more than these look-ups do.
+    inbound = aliased(Message)
     newest = (
-        select(func.max(Message.id))
-        .where(Message.conversation_id.in_(ids), Message.direction == "inbound")
-        .group_by(Message.conversation_id)
+        select(func.max(inbound.id))
+        .where(inbound.conversation_id == Conversation.id, inbound.direction == "inbound")
+        .correlate(Conversation)
+        .scalar_subquery()
     )
-    latest = {
-        m.conversation_id: m
-        for m in await session.scalars(select(Message).where(Message.id.in_(newest)))
-    }
+    details = await session.execute(
+        select(Conversation.id, Contact, Channel, Person, Message)
+        .outerjoin(Contact, Contact.id == Conversation.contact_id)
+        .outerjoin(Channel, Channel.id == Conversation.channel_id)
+        .outerjoin(Person, Person.id == Conversation.assignee_id)
+        .outerjoin(Message, Message.id == newest)
+        .where(Conversation.id.in_(ids))
+    )
+    found = {row[0]: row[1:] for row in details.all()}
     read: dict[int, datetime] = {}
     if person_id is not None:
         result = await session.execute(
@@ -437,10 +500,10 @@ async def _rows(
     return [
         InboxRow(
             conversation=c,
-            contact=contacts.get(c.contact_id) if c.contact_id else None,  # type: ignore[arg-type]
-            channel=channels.get(c.channel_id) if c.channel_id else None,  # type: ignore[arg-type]
-            assignee=people.get(c.assignee_id) if c.assignee_id else None,  # type: ignore[arg-type]
-            latest=latest.get(c.id),
+            contact=found[c.id][0],
+            channel=found[c.id][1],
+            assignee=found[c.id][2],
+            latest=found[c.id][3],
             unread=c.id not in read
             or (c.last_message_at is not None and c.last_message_at > read[c.id]),
             tags=tags.get(c.id, []),
