@@ -215,6 +215,7 @@ XSS_IMAGE_URLS = [
 ]
 
 
+@pytest.mark.browser
 def test_a_posted_message_appears_within_a_second_and_a_banned_one_disappears(
     live: Live, browser: Browser
 ) -> None:
@@ -248,6 +249,7 @@ def test_a_posted_message_appears_within_a_second_and_a_banned_one_disappears(
     expect(page.locator(".wall-card")).to_have_count(0, timeout=3000)
 
 
+@pytest.mark.browser
 def test_an_xss_corpus_runs_no_script_and_changes_no_style(live: Live, browser: Browser) -> None:
     send(live, "baseline #live", handle="baseline")
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
@@ -300,6 +302,7 @@ def test_an_xss_corpus_runs_no_script_and_changes_no_style(live: Live, browser: 
     )
 
 
+@pytest.mark.browser
 def test_the_screen_keeps_its_posts_while_the_server_restarts_and_then_catches_up(
     live: Live, browser: Browser
 ) -> None:
