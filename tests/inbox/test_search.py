@@ -172,6 +172,27 @@ async def test_results_come_best_match_first_or_newest_first(db: Database) -> No
     assert await _found(db, workspace_id, "faktura", sort="date") == [once, many]
 
 
+async def test_only_the_newest_hits_are_scored_but_every_match_is_listed_and_counted(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace_id, channel_id = await _workspace(db)
+    old_strong = await _conversation(db, workspace_id, channel_id, "Faktura faktura faktura", "sv")
+    older_weak = await _conversation(
+        db, workspace_id, channel_id, "En lång text där en faktura nämns en gång", "sv", minutes=1
+    )
+    newest_weak = await _conversation(
+        db, workspace_id, channel_id, "Ännu en lång text där en faktura nämns", "sv", minutes=2
+    )
+    assert (await _found(db, workspace_id, "faktura"))[0] == old_strong
+    monkeypatch.setattr(search, "RANKED", 1)  # only the newest hit is scored
+    assert await _found(db, workspace_id, "faktura") == [newest_weak, older_weak, old_strong]
+    async with db.read() as session:
+        page = await listing.list_inbox(
+            session, workspace_id, None, InboxFilter.from_query({"q": "faktura"})
+        )
+    assert page.counts["new"] == 3
+
+
 async def test_search_combines_with_the_other_filters(db: Database) -> None:
     workspace_id, channel_id = await _workspace(db)
     swedish = await _conversation(db, workspace_id, channel_id, "Leveransen är sen", "sv")

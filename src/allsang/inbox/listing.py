@@ -15,6 +15,7 @@ import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import (
@@ -48,6 +49,7 @@ from allsang.inbox import facets, query_filter, search
 from allsang.listening.intent import INTENTS
 
 PAGE_SIZE = 50
+UNRANKED = -1.0  # below every score: a match outside the scored newest hits
 SENTIMENTS = ("pos", "neu", "neg")
 SORTS = ("relevance", "date")
 MAX_VIEW_NAME = 100
@@ -308,10 +310,15 @@ async def list_inbox(
         return await _by_relevance(
             session, workspace_id, person_id, f, prepared, after, limit, only
         )
+    position = decode_cursor(after) if after else None
+    if prepared.search_ids is not None and only is None:
+        found, counts = await _page_and_counts(
+            session, workspace_id, person_id, f, prepared, None, position=position, limit=limit
+        )
+        return await _page(session, person_id, found, limit, counts)
     query = _filtered(select(Conversation), workspace_id, person_id, f, prepared)
     if only is not None:
         query = query.where(Conversation.id.in_(list(only)))
-    position = decode_cursor(after) if after else None
     if position is not None:
         at, conversation_id = position
         query = query.where(
@@ -322,6 +329,20 @@ async def list_inbox(
         )
     query = query.order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
     conversations = list(await session.scalars(query.limit(limit + 1)))
+    counts = (
+        await status_counts(session, workspace_id, person_id, f, prepared) if only is None else {}
+    )
+    return await _page(session, person_id, conversations, limit, counts)
+
+
+async def _page(
+    session: AsyncSession,
+    person_id: int | None,
+    conversations: list[Conversation],
+    limit: int,
+    counts: dict[str, int],
+) -> InboxPage:
+    """The page of newest-first ``conversations`` (``limit + 1`` tell whether there is more)."""
     has_more = len(conversations) > limit
     conversations = conversations[:limit]
     rows = await _rows(session, person_id, conversations)
@@ -330,9 +351,6 @@ async def list_inbox(
         encode_cursor(last.last_message_at, last.id)
         if has_more and last is not None and last.last_message_at is not None
         else None
-    )
-    counts = (
-        await status_counts(session, workspace_id, person_id, f, prepared) if only is None else {}
     )
     return InboxPage(rows, next_cursor, counts)
 
@@ -352,24 +370,22 @@ async def _by_relevance(
     search = prepared.search
     assert search is not None
     offset = int(after[1:]) if after and after[:1] == "r" and after[1:].isdigit() else 0
-    # The join with the ranked matches is the search: not tested a second time.
-    matching = replace(prepared, search_ids=None)
+    # Every match is listed; those with one of the newest scored hits (search.matches) first.
+    rank = func.coalesce(search.c.rank, UNRANKED)
     if only is not None:
         query = (
-            _filtered(select(Conversation), workspace_id, person_id, f, matching)
+            _filtered(select(Conversation), workspace_id, person_id, f, prepared)
             .where(Conversation.id.in_(list(only)))
-            .join(search, search.c.conversation_id == Conversation.id)
-            .order_by(
-                search.c.rank.desc(), Conversation.last_message_at.desc(), Conversation.id.desc()
-            )
+            .outerjoin(search, search.c.conversation_id == Conversation.id)
+            .order_by(rank.desc(), Conversation.last_message_at.desc(), Conversation.id.desc())
             .offset(offset)
             .limit(limit + 1)
         )
         conversations = list(await session.scalars(query))
         counts: dict[str, int] = {}
     else:
-        conversations, counts = await _ranked_page_and_counts(
-            session, workspace_id, person_id, f, matching, search, offset, limit
+        conversations, counts = await _page_and_counts(
+            session, workspace_id, person_id, f, prepared, search, offset=offset, limit=limit
         )
     next_cursor = f"r{offset + limit}" if len(conversations) > limit else None
     conversations = conversations[:limit]
@@ -377,53 +393,54 @@ async def _by_relevance(
     return InboxPage(rows, next_cursor, counts)
 
 
-async def _ranked_page_and_counts(
+async def _page_and_counts(
     session: AsyncSession,
     workspace_id: int,
     person_id: int | None,
     f: InboxFilter,
-    matching: Prepared,
-    search: Subquery,
-    offset: int,
+    prepared: Prepared,
+    search: Subquery | None,
+    *,
+    offset: int = 0,
+    position: tuple[datetime, int] | None = None,
     limit: int,
 ) -> tuple[list[Conversation], dict[str, int]]:
-    """The ranked page (``limit + 1`` conversations after ``offset``) and the status counts
-    from one statement, so the full-text match (the cost of a common word) runs once: the
-    matches under the other filters are materialised, then both read them."""
-    ranked = (
-        _filtered(
-            select(
-                Conversation.id,
-                Conversation.status,
-                Conversation.last_message_at,
-                search.c.rank,
-            ),
-            workspace_id,
-            person_id,
-            f,
-            matching,
-            with_status=False,
-        )
-        .join(search, search.c.conversation_id == Conversation.id)
-        .cte("ranked")
-        .prefix_with("MATERIALIZED")
-    )
-    order = (ranked.c.rank.desc(), ranked.c.last_message_at.desc(), ranked.c.id.desc())
-    page = select(ranked.c.id, func.row_number().over(order_by=order).label("position"))
+    """A page of a search (``limit + 1`` conversations, most relevant first when ``search``
+    gives the ranks, else newest first after ``position``) and its status counts from one
+    statement: the matches under the other filters are materialised once and both read
+    them, so the full-text match (the cost of a common word) runs once."""
+    columns: list[Any] = [Conversation.id, Conversation.status, Conversation.last_message_at]
+    query = _filtered(select(*columns), workspace_id, person_id, f, prepared, with_status=False)
+    if search is not None:
+        query = query.add_columns(func.coalesce(search.c.rank, UNRANKED).label("rank"))
+        query = query.outerjoin(search, search.c.conversation_id == Conversation.id)
+    matched = query.cte("matched").prefix_with("MATERIALIZED")
+    order = [matched.c.last_message_at.desc(), matched.c.id.desc()]
+    if search is not None:
+        order.insert(0, matched.c.rank.desc())
+    page = select(matched.c.id, func.row_number().over(order_by=order).label("position"))
     if f.status:
-        page = page.where(ranked.c.status == f.status)
+        page = page.where(matched.c.status == f.status)
+    if position is not None:
+        at, after_id = position
+        page = page.where(
+            or_(
+                matched.c.last_message_at < at,
+                and_(matched.c.last_message_at == at, matched.c.id < after_id),
+            )
+        )
     paged = page.order_by(*order).offset(offset).limit(limit + 1).subquery("page")
     both = union_all(
         select(paged.c.id, paged.c.position, null().label("status"), null().label("n")),
-        select(null(), null(), ranked.c.status, func.count()).group_by(ranked.c.status),
+        select(null(), null(), matched.c.status, func.count()).group_by(matched.c.status),
     )
     positions: dict[int, int] = {}
     counts = dict.fromkeys(CONVERSATION_STATUSES, 0)
-    for conversation_id, position, status, n in (await session.execute(both)).all():
+    for conversation_id, place, status, n in (await session.execute(both)).all():
         if conversation_id is None:
             counts[status] = n
         else:
-            positions[conversation_id] = position
+            positions[conversation_id] = place
     found = await session.scalars(select(Conversation).where(Conversation.id.in_(positions)))
     return sorted(found, key=lambda c: positions[c.id]), counts
 
