@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from allsang import audit
@@ -132,6 +132,16 @@ async def unsnooze(session: AsyncSession, actor: Actor, conversation: Conversati
     )
 
 
+def _due(now: datetime) -> ColumnElement[bool]:
+    """Snoozes to end: the conversation was reopened (by a message or a person), or its time
+    has come."""
+    return (
+        (Conversation.status != "snoozed")
+        | (Conversation.snoozed_until.is_(None))
+        | (Conversation.snoozed_until <= now)
+    )
+
+
 async def wake_due(session: AsyncSession, now: datetime | None = None) -> list[Conversation]:
     """Wake what is due (see the module docstring); returns the conversations woken, for
     live hints after the caller commits."""
@@ -139,11 +149,7 @@ async def wake_due(session: AsyncSession, now: datetime | None = None) -> list[C
     rows = await session.execute(
         select(ConversationSnooze, Conversation)
         .join(Conversation, Conversation.id == ConversationSnooze.conversation_id)
-        .where(
-            (Conversation.status != "snoozed")
-            | (Conversation.snoozed_until.is_(None))
-            | (Conversation.snoozed_until <= now)
-        )
+        .where(_due(now))
         .order_by(ConversationSnooze.conversation_id)
         .limit(1000)
     )
@@ -193,6 +199,18 @@ async def wake_due(session: AsyncSession, now: datetime | None = None) -> list[C
 
 async def wake(db: Database, broadcast: Broadcast) -> int:
     """Run :func:`wake_due` in its own transaction and announce what woke; returns how many."""
+    async with db.read() as session:
+        # A read first: this runs after every ingest batch, and almost always finds nothing
+        # (a write transaction would queue behind the next batch for no work).
+        anything = await session.scalar(
+            select(
+                exists()
+                .where(Conversation.id == ConversationSnooze.conversation_id)
+                .where(_due(utcnow()))
+            )
+        )
+    if not anything:
+        return 0
     async with db.write() as session:
         woken = await wake_due(session)
     await publish_conversations(broadcast, woken)

@@ -118,6 +118,17 @@ class _Prepared:
     enrichment: Enrichment | None  # None: no enrichers ran, the message's own lang stands
 
 
+@dataclass(slots=True)
+class PreparedBatch:
+    """A batch after :meth:`Pipeline.prepare`: what to store, what to quarantine, and the
+    counts already known."""
+
+    messages: list[_Prepared] = field(default_factory=list)
+    rejected: list[tuple[RawItem, str]] = field(default_factory=list)
+    duplicates: int = 0
+    ignored: int = 0
+
+
 class Pipeline:
     def __init__(
         self,
@@ -139,35 +150,50 @@ class Pipeline:
         cursor: dict[str, Any] | None = None,
     ) -> IngestResult:
         """Store one batch and, in the same transaction, the cursor that follows it."""
-        result = IngestResult()
+        return await self.store(channel, self.prepare(channel, items, normalise), cursor=cursor)
+
+    def prepare(
+        self, channel: ChannelRef, items: Iterable[RawItem], normalise: Normaliser = normalised_json
+    ) -> PreparedBatch:
+        """The CPU half of :meth:`ingest`: normalise, validate, drop in-batch duplicates and
+        enrich, touching no database, so a consumer can prepare one batch while the previous
+        one is being written."""
+        batch = PreparedBatch()
         with _collector_paused():
             valid: list[NormalisedMessage] = []
-            rejected: list[tuple[RawItem, str]] = []
             for item in items:
                 try:
                     message = normalise(item)
                 except InvalidMessage as exc:
-                    rejected.append((item, exc.reason))
+                    batch.rejected.append((item, exc.reason))
                     continue
                 except Exception as exc:  # a normaliser bug must not stop the stream either
                     log.exception("normaliser for %s failed", channel.network)
-                    rejected.append((item, f"normaliser error: {type(exc).__name__}: {exc}"))
+                    batch.rejected.append((item, f"normaliser error: {type(exc).__name__}: {exc}"))
                     continue
                 if message is None:
-                    result.ignored += 1
+                    batch.ignored += 1
                 else:
                     valid.append(message)
 
             unique: dict[str, NormalisedMessage] = {}
             for message in valid:
                 if message.external_id in unique:
-                    result.duplicates += 1
+                    batch.duplicates += 1
                 else:
                     unique[message.external_id] = message
-            prepared = self._enrich(list(unique.values()))
+            batch.messages = self._enrich(list(unique.values()))
+        return batch
 
+    async def store(
+        self, channel: ChannelRef, batch: PreparedBatch, *, cursor: dict[str, Any] | None = None
+    ) -> IngestResult:
+        """The database half of :meth:`ingest`: one transaction, then the commit hooks."""
+        result = IngestResult(duplicates=batch.duplicates, ignored=batch.ignored)
+        prepared = batch.messages
+        with _collector_paused():
             async with self.db.write() as session:
-                result.quarantined = await _quarantine(session, channel, rejected)
+                result.quarantined = await _quarantine(session, channel, batch.rejected)
                 stored = await session.run_sync(_store, channel, prepared)
                 await route_stored(session, channel.workspace_id, stored)
                 result.accepted = len(stored)

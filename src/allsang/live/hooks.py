@@ -28,8 +28,12 @@ def micros(at: datetime) -> int:
     return int(at.timestamp() * 1_000_000)
 
 
+def hint(conversation_id: int, updated_at: datetime) -> dict[str, int]:
+    return {"conversation": conversation_id, "seq": micros(updated_at)}
+
+
 def conversation_hint(conversation: Conversation) -> dict[str, int]:
-    return {"conversation": conversation.id, "seq": micros(conversation.updated_at)}
+    return hint(conversation.id, conversation.updated_at)
 
 
 async def publish_conversations(
@@ -52,8 +56,8 @@ def commit_hook(db: Database, broadcast: Broadcast) -> CommitHook:
         # costs one per message (and breaks SQLite's limit on big batches). A message of another
         # transaction inside the range only adds a spare hint, which costs nothing.
         async with db.read() as session:
-            rows = await session.scalars(
-                select(Conversation)
+            rows = await session.execute(
+                select(Conversation.workspace_id, Conversation.id, Conversation.updated_at)
                 .where(
                     Conversation.id.in_(
                         select(Message.conversation_id).where(
@@ -64,7 +68,11 @@ def commit_hook(db: Database, broadcast: Broadcast) -> CommitHook:
                 )
                 .order_by(Conversation.id)
             )
-            touched = list(rows)
-        await publish_conversations(broadcast, touched)
+            hints = rows.all()
+        # Three columns, not whole conversations: this runs after every ingest batch.
+        for workspace_id, conversation_id, updated_at in hints:
+            await broadcast.publish(
+                workspace_topic(workspace_id), hint(conversation_id, updated_at)
+            )
 
     return hook
