@@ -418,7 +418,10 @@ async def _page_and_counts(
     order = [matched.c.last_message_at.desc(), matched.c.id.desc()]
     if search is not None:
         order.insert(0, matched.c.rank.desc())
-    page = select(matched.c.id, func.row_number().over(order_by=order).label("position"))
+    # The sort keys come back with the page (rather than a row_number(), which would sort
+    # every match rather than keep the best ones).
+    keys = [matched.c.rank if search is not None else null(), matched.c.last_message_at]
+    page = select(matched.c.id, *keys)
     if f.status:
         page = page.where(matched.c.status == f.status)
     if position is not None:
@@ -431,18 +434,20 @@ async def _page_and_counts(
         )
     paged = page.order_by(*order).offset(offset).limit(limit + 1).subquery("page")
     both = union_all(
-        select(paged.c.id, paged.c.position, null().label("status"), null().label("n")),
-        select(null(), null(), matched.c.status, func.count()).group_by(matched.c.status),
+        select(*paged.c, null().label("status"), null().label("n")),
+        select(null(), null(), null(), matched.c.status, func.count()).group_by(matched.c.status),
     )
-    positions: dict[int, int] = {}
+    ordered: list[tuple[Any, Any, int]] = []
     counts = dict.fromkeys(CONVERSATION_STATUSES, 0)
-    for conversation_id, place, status, n in (await session.execute(both)).all():
+    for conversation_id, rank, at, status, n in (await session.execute(both)).all():
         if conversation_id is None:
             counts[status] = n
         else:
-            positions[conversation_id] = place
-    found = await session.scalars(select(Conversation).where(Conversation.id.in_(positions)))
-    return sorted(found, key=lambda c: positions[c.id]), counts
+            ordered.append((rank or 0, at, conversation_id))
+    ordered.sort(reverse=True)  # the order of the page's ORDER BY, all keys descending
+    places = {conversation_id: place for place, (_, _, conversation_id) in enumerate(ordered)}
+    found = await session.scalars(select(Conversation).where(Conversation.id.in_(places)))
+    return sorted(found, key=lambda c: places[c.id]), counts
 
 
 async def status_counts(
