@@ -14,9 +14,11 @@ from allsang.analytics import aggregate
 from allsang.db import Database
 from allsang.db.models import Conversation
 from allsang.db.models.analytics import (
+    AnalyticsChannelDay,
     AnalyticsConversation,
     AnalyticsDay,
     AnalyticsLangDay,
+    AnalyticsResponse,
     AnalyticsVoiceDay,
 )
 from allsang.db.types import utcnow
@@ -38,7 +40,14 @@ STEP = st.tuples(
 async def _snapshot(db: Database, workspace_id: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     async with db.read() as session:
-        for table in (AnalyticsDay, AnalyticsLangDay, AnalyticsVoiceDay, AnalyticsConversation):
+        for table in (
+            AnalyticsDay,
+            AnalyticsChannelDay,
+            AnalyticsLangDay,
+            AnalyticsVoiceDay,
+            AnalyticsResponse,
+            AnalyticsConversation,
+        ):
             rows = (
                 await session.execute(select(table).where(table.workspace_id == workspace_id))
             ).scalars()
@@ -106,6 +115,8 @@ async def _play(db: Database, steps: list[tuple[str, int, int, int, bool]]) -> N
     for name, rows in rebuilt.items():
         assert incremental[name] == rows, name
     assert rebuilt["analytics_conversation"]  # the history was counted at all
+    # Every counted day is rolled up into its week, its 28 and its 112 days.
+    assert {row[1][1] for row in rebuilt["analytics_day"]} in (set(), {1, 7, 28, 112})
 
 
 @settings(

@@ -30,15 +30,16 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Date, delete, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from allsang.analytics import blocks
 from allsang.analytics.definitions import (
     MessageFact,
     conversation_facts,
@@ -49,10 +50,12 @@ from allsang.analytics.definitions import (
 from allsang.db import Database
 from allsang.db.models import Channel, Conversation, Department, Message, Workspace
 from allsang.db.models.analytics import (
+    AnalyticsChannelDay,
     AnalyticsConversation,
     AnalyticsDay,
     AnalyticsLangDay,
     AnalyticsQueryDay,
+    AnalyticsResponse,
     AnalyticsState,
     AnalyticsVoiceDay,
 )
@@ -74,7 +77,17 @@ DAY_CHUNK = 7  # days recounted per statement (rebuild)
 # Conversation changes are found by ``updated_at``; a little overlap covers clock skew between
 # the processes that write them.
 CONVERSATION_MARGIN = timedelta(minutes=2)
-DAY_TABLES = (AnalyticsDay, AnalyticsLangDay, AnalyticsVoiceDay, AnalyticsQueryDay)
+DAY_TABLES = (
+    AnalyticsDay,
+    AnalyticsChannelDay,
+    AnalyticsLangDay,
+    AnalyticsVoiceDay,
+    AnalyticsQueryDay,
+    AnalyticsResponse,
+)
+# Per week, the voices of each channel and department kept: enough for the ten top voices of
+# a long period without keeping every contact of every week (see docs/metrics.md).
+VOICES_KEPT = 25
 
 
 @dataclass(slots=True)
@@ -128,8 +141,9 @@ async def _context(session: AsyncSession, workspace_id: int) -> _Context | None:
 async def recount_conversations(
     session: AsyncSession, ctx: _Context, conversation_ids: Iterable[int], now: datetime
 ) -> set[date]:
-    """Replace the facts rows of these conversations; the local days whose reply/broadcast
-    split may have changed with them (the days of their messages)."""
+    """Replace the facts rows of these conversations; the local days whose figures may have
+    changed with them: the days of their messages (the reply/broadcast split) and the days
+    the conversations were and are counted on (``analytics_response``)."""
     ids = sorted(set(conversation_ids))
     return await session.run_sync(_recount_conversations, ctx, ids, now)
 
@@ -174,6 +188,13 @@ def _recount_conversations(
             ).where(Message.conversation_id.in_(chunk))
         ):
             messages[row[0]].append(MessageFact(*row[1:]))
+        days.update(
+            session.scalars(
+                select(AnalyticsConversation.day).where(
+                    AnalyticsConversation.conversation_id.in_(chunk)
+                )
+            )
+        )
         session.execute(
             delete(AnalyticsConversation).where(AnalyticsConversation.conversation_id.in_(chunk))
         )
@@ -194,6 +215,7 @@ def _recount_conversations(
             facts = conversation_facts(own, ctx.hours(department))
             closed = status == "closed"
             began = facts.started_at or created
+            days.add(local_day(began, ctx.zone))
             resolution = None
             if closed and facts.started_at is not None:
                 # The closing instant is the conversation's last change while it is closed.
@@ -261,12 +283,238 @@ def _recount_days(session: Session, ctx: _Context, days: list[date]) -> None:
     for first, last in _runs(days, DAY_CHUNK):
         start, end = day_bounds(first, last, ctx.zone)
         for table in DAY_TABLES:
-            session.execute(
-                delete(table).where(
-                    table.workspace_id == ctx.workspace_id, table.day.between(first, last)
-                )
-            )
+            where = [table.workspace_id == ctx.workspace_id, table.day.between(first, last)]
+            if hasattr(table, "span"):
+                where.append(table.span == 1)
+            session.execute(delete(table).where(*where))
         _count(session, ctx, start, end)
+        _count_responses(session, ctx, first, last)
+    _roll_up(session, ctx, days)
+
+
+def _count_responses(session: Session, ctx: _Context, first: date, last: date) -> None:
+    """The day rows of ``analytics_response`` from the facts of the conversations counted
+    on these days (so conversations must be recounted first)."""
+    c = AnalyticsConversation
+    figures: dict[tuple[date, int, int, int], _Response] = {}
+    for (
+        day,
+        channel,
+        department,
+        person,
+        expects,
+        answered,
+        turns,
+        intent,
+        met,
+        first_s,
+        res,
+    ) in session.execute(
+        select(
+            c.day,
+            c.channel_id,
+            c.department_id,
+            c.person_id,
+            c.expects_answer,
+            c.first_response_at.is_not(None),
+            c.turns,
+            c.intent,
+            c.sla_met,
+            c.business_seconds,
+            c.resolution_seconds,
+        ).where(c.workspace_id == ctx.workspace_id, c.day.between(first, last))
+    ):
+        key = (day, channel, department, person)
+        counts = figures.get(key)
+        if counts is None:
+            counts = figures[key] = _Response()
+        counts.add(
+            expects=bool(expects),
+            answered=bool(answered),
+            turns=turns,
+            intent=intent,
+            met=met,
+            first=first_s,
+            resolution=res,
+        )
+    bulk = Bulk(session.connection())
+    bulk.insert(
+        AnalyticsResponse.__table__,
+        _RESPONSE_COLUMNS,
+        [
+            (ctx.workspace_id, 1, _stored_day(bulk, d), ch, dep, p, *r.row())
+            for (d, ch, dep, p), r in figures.items()
+        ],
+    )
+
+
+_RESPONSE_COLUMNS = (
+    "workspace_id", "span", "day", "channel_id", "department_id", "person_id", "conversations",
+    "expecting", "answered", "two_turns", "unanswered", "sla_met", "sla_known",
+    "first_response", "resolution",
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class _Response:
+    """The figures of one ``analytics_response`` row while they are counted."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * 7)
+    first: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    resolution: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(
+        self,
+        *,
+        expects: bool,
+        answered: bool,
+        turns: int,
+        intent: str,
+        met: bool | None,
+        first: float | None,
+        resolution: float | None,
+    ) -> None:
+        counts = self.counts
+        counts[0] += 1
+        counts[1] += expects
+        counts[2] += expects and answered
+        counts[3] += turns >= 2
+        counts[4] += not answered and intent in ("question", "complaint")
+        counts[5] += met is True
+        counts[6] += met is not None
+        if first is not None:
+            self.first[blocks.bucket(first)] += 1
+        if resolution is not None:
+            self.resolution[blocks.bucket(resolution)] += 1
+
+    def merge(self, counts: Iterable[int], first: bytes, resolution: bytes) -> None:
+        for n, value in enumerate(counts):
+            self.counts[n] += value
+        for histogram, blob in ((self.first, first), (self.resolution, resolution)):
+            for k, n in blocks.decode(blob).items():
+                histogram[k] += n
+
+    def row(self) -> tuple[Any, ...]:
+        return (*self.counts, blocks.encode(self.first), blocks.encode(self.resolution))
+
+
+# --- blocks of 7, 28 and 112 days ----------------------------------------------------------------
+
+# Summed per block: the dimensions and the counted columns of analytics_day.
+_DAY_DIMENSIONS = ("channel_id", "department_id", "person_id")
+_DAY_SUMS = (
+    "inbound", "outbound", "replies", "broadcasts", "notes", "positive", "neutral", "negative",
+    "score_sum", "scored",
+)  # fmt: skip
+
+
+def _roll_up(session: Session, ctx: _Context, days: Iterable[date]) -> None:
+    """Recount the 7-, 28- and 112-day blocks holding these days from the rows one level down
+    (days for a week, weeks for 28 days, those for 112): like the days, a block is replaced,
+    not updated."""
+    days = list(days)
+    for span, below in ((7, 1), (28, 7), (112, 28)):
+        for start in blocks.touched_blocks(days, span):
+            for table in (AnalyticsDay, AnalyticsResponse, AnalyticsVoiceDay):
+                session.execute(
+                    delete(table).where(
+                        table.workspace_id == ctx.workspace_id,
+                        table.span == span,
+                        table.day == start,
+                    )
+                )
+            _roll_up_days(session, ctx.workspace_id, span, start, below)
+            _roll_up_responses(session, ctx.workspace_id, span, start, below)
+            if span == 7:
+                _roll_up_voices(session, ctx.workspace_id, start)
+
+
+def _roll_up_days(session: Session, workspace_id: int, span: int, start: date, below: int) -> None:
+    d = AnalyticsDay
+    dims = [getattr(d, name) for name in _DAY_DIMENSIONS]
+    session.execute(
+        insert(d).from_select(
+            ["workspace_id", "span", "day", *_DAY_DIMENSIONS, *_DAY_SUMS],
+            select(
+                d.workspace_id,
+                literal(span),
+                literal(start, Date),
+                *dims,
+                *(func.sum(getattr(d, name)) for name in _DAY_SUMS),
+            )
+            .where(
+                d.workspace_id == workspace_id,
+                d.span == below,
+                d.day.between(start, start + timedelta(days=span - 1)),
+            )
+            .group_by(d.workspace_id, *dims),
+        )
+    )
+
+
+def _roll_up_responses(
+    session: Session, workspace_id: int, span: int, start: date, below: int
+) -> None:
+    r = AnalyticsResponse
+    figures: dict[tuple[int, int, int], _Response] = defaultdict(_Response)
+    for row in session.execute(
+        select(
+            r.channel_id,
+            r.department_id,
+            r.person_id,
+            r.conversations,
+            r.expecting,
+            r.answered,
+            r.two_turns,
+            r.unanswered,
+            r.sla_met,
+            r.sla_known,
+            r.first_response,
+            r.resolution,
+        ).where(
+            r.workspace_id == workspace_id,
+            r.span == below,
+            r.day.between(start, start + timedelta(days=span - 1)),
+        )
+    ):
+        figures[row[:3]].merge(row[3:10], row[10], row[11])
+    bulk = Bulk(session.connection())
+    bulk.insert(
+        r.__table__,
+        _RESPONSE_COLUMNS,
+        [
+            (workspace_id, span, _stored_day(bulk, start), *key, *figures[key].row())
+            for key in figures
+        ],
+    )
+
+
+def _roll_up_voices(session: Session, workspace_id: int, start: date) -> None:
+    """A week's most active voices (:data:`VOICES_KEPT` per channel and department)."""
+    v = AnalyticsVoiceDay
+    total = func.sum(v.messages)
+    ranked: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+    for channel, department, contact, n in session.execute(
+        select(v.channel_id, v.department_id, v.contact_id, total)
+        .where(
+            v.workspace_id == workspace_id,
+            v.span == 1,
+            v.day.between(start, start + timedelta(days=6)),
+        )
+        .group_by(v.channel_id, v.department_id, v.contact_id)
+    ):
+        ranked[(channel, department)].append((-int(n), contact))
+    bulk = Bulk(session.connection())
+    day = _stored_day(bulk, start)
+    bulk.insert(
+        v.__table__,
+        ("workspace_id", "span", "day", "channel_id", "department_id", "contact_id", "messages"),
+        [
+            (workspace_id, 7, day, channel, department, contact, -negative)
+            for (channel, department), voices in ranked.items()
+            for negative, contact in sorted(voices)[:VOICES_KEPT]
+        ],
+    )
 
 
 def _count(session: Session, ctx: _Context, start: datetime, end: datetime) -> None:
@@ -352,6 +600,18 @@ def _count(session: Session, ctx: _Context, start: datetime, end: datetime) -> N
         _DAY_COLUMNS,
         [(ws, day(d), c, dep, p, *v) for (d, c, dep, p), v in day_rows.items()],
     )
+    # The per-day charts of long periods read these, one row per day and channel instead of
+    # one per day, channel and person.
+    channel_rows: dict[tuple[date, int, int], list[Any]] = {}
+    for (d, c, dep, _person), v in day_rows.items():
+        figures = channel_rows.setdefault((d, c, dep), [0, 0, 0, 0, 0, 0, 0.0, 0])
+        for n, value in enumerate((v[0], v[2], v[3], *v[5:])):
+            figures[n] += value
+    bulk.insert(
+        AnalyticsChannelDay.__table__,
+        ("workspace_id", "day", "channel_id", "department_id", *_CHANNEL_SUMS),
+        [(ws, day(d), c, dep, *v) for (d, c, dep), v in channel_rows.items()],
+    )
     bulk.insert(
         AnalyticsLangDay.__table__,
         ("workspace_id", "day", "channel_id", "department_id", "lang", "messages"),
@@ -377,6 +637,11 @@ def _count(session: Session, ctx: _Context, start: datetime, end: datetime) -> N
         ),
         [(ws, day(d), q, *v) for (d, q), v in queries.items()],
     )
+
+
+_CHANNEL_SUMS = (
+    "inbound", "replies", "broadcasts", "positive", "neutral", "negative", "score_sum", "scored",
+)  # fmt: skip
 
 
 def _stored_day(bulk: Bulk, value: date) -> Any:
@@ -526,13 +791,23 @@ async def rebuild(db: Database, workspace_id: int, *, now: datetime | None = Non
             if ctx is None:
                 return
             await recount_conversations(session, ctx, conversation_ids[start : start + chunk], now)
-    if span[0] is None:
-        return
     async with db.read() as session:
         ctx = await _context(session, workspace_id)
+        # A conversation without messages is still counted, on the day it was created.
+        counted = (
+            await session.execute(
+                select(
+                    func.min(AnalyticsConversation.day), func.max(AnalyticsConversation.day)
+                ).where(AnalyticsConversation.workspace_id == workspace_id)
+            )
+        ).one()
     if ctx is None:
         return
-    first, last = local_day(span[0], ctx.zone), local_day(span[1], ctx.zone)
+    ends = [local_day(at, ctx.zone) for at in span if at is not None]
+    ends += [day for day in counted if day is not None]
+    if not ends:
+        return
+    first, last = min(ends), max(ends)
     day = first
     while day <= last:
         until = min(last, day + timedelta(days=DAY_CHUNK - 1))

@@ -7,7 +7,8 @@ about half of them in conversations. ``allsang analytics rebuild``'s code then c
 aggregates (its time is reported), and the figure queries the page runs
 (:func:`allsang.analytics.figures.build_report`) are timed for a mix of page views — the
 default 30 days, 7 and 90 days, a year, and 30 days filtered by channel, department and
-person — repeated until at least ``SAMPLES`` timings exist.
+person — repeated until at least ``SAMPLES`` timings exist; p50 and p95 are reported for the
+mix and for each view.
 
 Baseline, from the same run and the same database: a single-row lookup in the aggregates
 (``SELECT count(*) FROM analytics_day WHERE workspace_id = ? AND day = ?``), the floor of one
@@ -207,17 +208,17 @@ async def _seed(db: Database, messages: int) -> tuple[int, list[int], list[int],
 
 def _views(
     today: date, channels: list[int], departments: list[int], people: list[int]
-) -> list[Filters]:
+) -> dict[str, Filters]:
     last = today
-    return [
-        Filters(last - timedelta(days=29), last),
-        Filters(last - timedelta(days=6), last),
-        Filters(last - timedelta(days=89), last),
-        Filters(last - timedelta(days=364), last),
-        Filters(last - timedelta(days=29), last, channel_id=channels[3]),
-        Filters(last - timedelta(days=29), last, department_id=departments[2]),
-        Filters(last - timedelta(days=29), last, person_id=people[5]),
-    ]
+    return {
+        "30d": Filters(last - timedelta(days=29), last),
+        "7d": Filters(last - timedelta(days=6), last),
+        "90d": Filters(last - timedelta(days=89), last),
+        "365d": Filters(last - timedelta(days=364), last),
+        "30d_channel": Filters(last - timedelta(days=29), last, channel_id=channels[3]),
+        "30d_department": Filters(last - timedelta(days=29), last, department_id=departments[2]),
+        "30d_person": Filters(last - timedelta(days=29), last, person_id=people[5]),
+    }
 
 
 async def _measure(url: str, messages: int) -> dict[str, float]:
@@ -238,15 +239,17 @@ async def _measure(url: str, messages: int) -> dict[str, float]:
         today = datetime.now(ZoneInfo(TIMEZONE)).date()
         views = _views(today, channels, departments, people)
         page: list[float] = []
+        per_view: dict[str, list[float]] = {name: [] for name in views}
         lookup: list[float] = []
         async with db.read() as session:
-            await build_report(session, ws, views[0])  # warm the caches once
+            await build_report(session, ws, views["30d"])  # warm the caches once
         while len(page) < SAMPLES:
-            for view in views:
+            for name, view in views.items():
                 async with db.read() as session:
                     t0 = time.perf_counter()
                     await build_report(session, ws, view)
                     page.append((time.perf_counter() - t0) * 1000)
+                    per_view[name].append(page[-1])
                     t0 = time.perf_counter()
                     await session.scalar(
                         select(func.count())
@@ -262,6 +265,11 @@ async def _measure(url: str, messages: int) -> dict[str, float]:
             "page_p50_ms": round(statistics.median(page), 1),
             "page_p95_ms": round(_percentile(page, 0.95), 1),
             "page_max_ms": round(max(page), 1),
+            **{
+                f"view_{name}_p{q}_ms": round(_percentile(times, q / 100), 1)
+                for name, times in per_view.items()
+                for q in (50, 95)
+            },
             "lookup_p50_ms": round(statistics.median(lookup), 2),
             "lookup_p95_ms": round(_percentile(lookup, 0.95), 2),
         }

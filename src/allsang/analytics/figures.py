@@ -1,9 +1,10 @@
 """The figures of the analytics page, the exports and the e-mailed reports.
 
 Every figure is read from the aggregate tables (see :mod:`allsang.analytics.aggregate`), never
-from ``message``: the day tables are summed over the period, and the conversation facts of the
-period are grouped in SQL; only the response times of the period are fetched (one float per
-answered conversation) so that the percentiles are exact. Definitions: docs/metrics.md.
+from ``message``: a period is read as whole 112-, 28- and 7-day blocks plus single days at its ends
+(:func:`allsang.analytics.blocks.cover`), so the rows read are bounded by the dimensions and
+the number of blocks, not by messages or conversations; percentiles come from the summed
+histograms of ``analytics_response``. Definitions: docs/metrics.md.
 
 A :class:`Report` is a list of :class:`Table` objects — the page draws a chart from each table
 that has a chart and shows the table under it, and the exports write the same tables.
@@ -18,10 +19,12 @@ from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, case, func, or_, select
+import numpy as np
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from allsang.analytics.definitions import day_bounds, dialogue_score, gini, percentile, ratio
+from allsang.analytics import blocks
+from allsang.analytics.definitions import day_bounds, dialogue_score, gini, ratio
 from allsang.db.models import (
     Alert,
     Channel,
@@ -32,10 +35,11 @@ from allsang.db.models import (
     Workspace,
 )
 from allsang.db.models.analytics import (
-    AnalyticsConversation,
+    AnalyticsChannelDay,
     AnalyticsDay,
     AnalyticsLangDay,
     AnalyticsQueryDay,
+    AnalyticsResponse,
     AnalyticsVoiceDay,
 )
 from allsang.db.models.publishing import Post, PostDelivery
@@ -92,20 +96,33 @@ class Report:
         return next(t for t in self.tables if t.key == key)
 
 
-def _facts(workspace_id: int, f: Filters) -> list[Any]:
-    c = AnalyticsConversation
-    where = [c.workspace_id == workspace_id, c.day.between(f.first, f.last)]
-    if f.channel_id:
-        where.append(c.channel_id == f.channel_id)
-    if f.department_id:
-        where.append(c.department_id == f.department_id)
-    if f.person_id:
-        where.append(c.person_id == f.person_id)
-    return where
-
-
-def _days(table: Any, workspace_id: int, f: Filters, *, person: bool = True) -> list[Any]:
-    where = [table.workspace_id == workspace_id, table.day.between(f.first, f.last)]
+def _days(
+    table: Any,
+    workspace_id: int,
+    f: Filters,
+    *,
+    person: bool = True,
+    spans: tuple[int, ...] | None = blocks.SPANS,
+) -> list[Any]:
+    """The rows of the period and filters: whole blocks of ``spans`` (for tables with a
+    ``span`` column) and single days, or every day (``spans`` None, tables without one)."""
+    if spans is None:
+        where = [table.workspace_id == workspace_id, table.day.between(f.first, f.last)]
+    else:
+        # Each term names the whole index prefix, so that SQLite searches the index once per
+        # run (with the workspace outside the OR it scanned the workspace's rows).
+        where = [
+            or_(
+                *(
+                    and_(
+                        table.workspace_id == workspace_id,
+                        table.span == span,
+                        table.day.between(a, b),
+                    )
+                    for span, a, b in blocks.cover(f.first, f.last, spans)
+                )
+            )
+        ]
     if f.channel_id:
         where.append(table.channel_id == f.channel_id)
     if f.department_id:
@@ -139,9 +156,9 @@ DIMENSIONS = ("channel_id", "department_id", "person_id")
 async def _plain_rows(session: AsyncSession, statement: Select[Any]) -> list[Any]:
     """The rows of a statement of plain columns (numbers) as DBAPI tuples.
 
-    The percentile read returns one row per conversation of the period; building SQLAlchemy
-    rows for them cost several times the query itself (measured with ``allsang bench
-    analytics``), so it goes through the driver's cursor. Dates among the parameters are bound
+    A year's ``analytics_response`` rows are thousands, each with two histograms; building
+    SQLAlchemy rows for them cost as much as the query itself (measured with ``allsang bench
+    analytics``), so they go through the driver's cursor. Dates among the parameters are bound
     as the Date column stores them.
     """
 
@@ -174,45 +191,25 @@ async def _dialogue(
     session: AsyncSession, workspace_id: int, f: Filters, names: dict[str, dict[int, str]]
 ) -> dict[str, list[list[Any]]]:
     """Dialogue and response rows for the total (key ``""``) and grouped by each of
-    :data:`DIMENSIONS`: three queries grouped by all dimensions at once, summed in Python."""
-    c = AnalyticsConversation
-    dims = [c.channel_id, c.department_id, c.person_id]
-    facts = list(
-        await session.execute(
-            select(
-                *dims,
-                func.count(),
-                func.sum(case((c.expects_answer, 1), else_=0)),
-                func.sum(
-                    case((and_(c.expects_answer, c.first_response_at.is_not(None)), 1), else_=0)
-                ),
-                func.sum(case((c.turns >= 2, 1), else_=0)),
-                func.sum(
-                    case(
-                        (
-                            and_(
-                                c.first_response_at.is_(None),
-                                c.intent.in_(("question", "complaint")),
-                            ),
-                            1,
-                        ),
-                        else_=0,
-                    )
-                ),
-                func.sum(case((c.sla_met.is_(True), 1), else_=0)),
-                func.sum(case((c.sla_met.is_not(None), 1), else_=0)),
-            )
-            .where(*_facts(workspace_id, f))
-            .group_by(*dims)
-        )
-    )
-    # One float per answered or resolved conversation of the period: exact percentiles.
-    times = await _plain_rows(
+    :data:`DIMENSIONS`: the period's ``analytics_response`` rows (counts and time histograms)
+    and its replies and broadcasts, summed per dimension in Python."""
+    r = AnalyticsResponse
+    rows = await _plain_rows(
         session,
-        select(*dims, c.business_seconds, c.resolution_seconds).where(
-            *_facts(workspace_id, f),
-            or_(c.business_seconds.is_not(None), c.resolution_seconds.is_not(None)),
-        ),
+        select(
+            r.channel_id,
+            r.department_id,
+            r.person_id,
+            r.conversations,
+            r.expecting,
+            r.answered,
+            r.two_turns,
+            r.unanswered,
+            r.sla_met,
+            r.sla_known,
+            r.first_response,
+            r.resolution,
+        ).where(*_days(r, workspace_id, f)),
     )
     d = AnalyticsDay
     sent = list(
@@ -228,58 +225,58 @@ async def _dialogue(
             .group_by(d.channel_id, d.department_id, d.person_id)
         )
     )
+    # Vectorised: a year is thousands of rows, each summed into four groupings.
+    keys = np.array([row[:3] for row in rows], dtype=np.int64).reshape(-1, 3)
+    counts = np.array([row[3:10] for row in rows], dtype=np.int64).reshape(-1, 7)
+    first = blocks.Histograms([row[10] for row in rows])
+    resolution = blocks.Histograms([row[11] for row in rows])
     out: dict[str, list[list[Any]]] = {}
     for position, dimension in enumerate(("", *DIMENSIONS)):
-        index = position - 1
-
-        def key(row: Any, index: int = index) -> int:
-            return 0 if index < 0 else (row[index] or 0)
-
-        per: dict[int, list[int]] = defaultdict(lambda: [0] * 7)
-        for row in facts:
-            sums = per[key(row)]
-            for n in range(7):
-                sums[n] += int(row[3 + n] or 0)
-        durations: dict[int, list[float]] = defaultdict(list)
-        resolutions: dict[int, list[float]] = defaultdict(list)
-        for row in times:
-            if row[3] is not None:
-                durations[key(row)].append(row[3])
-            if row[4] is not None:
-                resolutions[key(row)].append(row[4])
+        column = keys[:, position - 1] if dimension else np.zeros(len(rows), dtype=np.int64)
+        found, group = np.unique(column, return_inverse=True)
+        size = len(found)
+        sums = np.zeros((size, 7), dtype=np.int64)
+        np.add.at(sums, group, counts)
+        times, closed = first.sum_by(group, size), resolution.sum_by(group, size)
+        index = {int(k): g for g, k in enumerate(found)}
         posted: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         for row in sent:
-            pair = posted[key(row)]
+            pair = posted[int(row[position - 1] or 0) if dimension else 0]
             pair[0] += int(row[3] or 0)
             pair[1] += int(row[4] or 0)
         labels = names.get(dimension, {})
-        rows = []
-        for k in sorted(set(per) | set(posted), key=lambda k: (labels.get(k, "~"), k)):
+        table = []
+        for k in sorted(set(index) | set(posted), key=lambda k: (labels.get(k, "~"), k)):
             if dimension == "person_id" and k == 0:
                 continue  # nobody's: unassigned and unanswered, or answered by another tool
-            total, expecting, answered, two, unanswered, met, known = per.get(k, [0] * 7)
+            g = index.get(k)
+            total, expecting, answered, two, unanswered, met, known = (
+                sums[g].tolist() if g is not None else [0] * 7
+            )
             replies, broadcasts = posted.get(k, [0, 0])
             reply_rate = ratio(answered, expecting)
             two_share = ratio(two, total)
-            rows.append(
+            own_times = times[g] if g is not None else blocks.EMPTY
+            own_closed = closed[g] if g is not None else blocks.EMPTY
+            table.append(
                 [
                     labels.get(k, _("None")) if dimension else _("All"),
                     dialogue_score(reply_rate, two_share, ratio(replies, replies + broadcasts)),
                     total,
                     expecting,
                     reply_rate,
-                    percentile(durations.get(k, []), 0.5),
-                    percentile(durations.get(k, []), 0.9),
+                    blocks.percentile(own_times, 0.5),
+                    blocks.percentile(own_times, 0.9),
                     two_share,
                     unanswered,
                     replies,
                     broadcasts,
                     round(replies / broadcasts, 2) if broadcasts else None,
-                    percentile(resolutions.get(k, []), 0.5),
+                    blocks.percentile(own_closed, 0.5),
                     ratio(met, known),
                 ]
             )
-        out[dimension] = rows
+        out[dimension] = table
     return out
 
 
@@ -300,8 +297,11 @@ async def _names(session: AsyncSession, workspace_id: int) -> dict[str, dict[int
             )
         ).all()  # type: ignore[arg-type]
     )
+    # Everyone who ever wrote appears in some 112-day block: far fewer rows than the days.
     people_ids = select(AnalyticsDay.person_id).where(
-        AnalyticsDay.workspace_id == workspace_id, AnalyticsDay.person_id != 0
+        AnalyticsDay.workspace_id == workspace_id,
+        AnalyticsDay.span == 112,
+        AnalyticsDay.person_id != 0,
     )
     people = dict(
         (
@@ -344,12 +344,14 @@ async def build_report(session: AsyncSession, workspace_id: int, f: Filters) -> 
 
 
 async def _daily(session: AsyncSession, workspace_id: int, f: Filters) -> Table:
-    d = AnalyticsDay
+    # Per channel and day unless a person is chosen: a twentieth of the rows over a year.
+    d: Any = AnalyticsDay if f.person_id else AnalyticsChannelDay
+    spans = (1,) if f.person_id else None
     figures = {
         row[0]: row[1:]
         for row in await session.execute(
             select(d.day, func.sum(d.inbound), func.sum(d.replies), func.sum(d.broadcasts))
-            .where(*_days(d, workspace_id, f))
+            .where(*_days(d, workspace_id, f, person=bool(f.person_id), spans=spans))
             .group_by(d.day)
         )
     }
@@ -368,7 +370,7 @@ async def _daily(session: AsyncSession, workspace_id: int, f: Filters) -> Table:
 
 
 async def _sentiment(session: AsyncSession, workspace_id: int, f: Filters) -> Table:
-    d = AnalyticsDay
+    d = AnalyticsChannelDay
     figures = {
         row[0]: row[1:]
         for row in await session.execute(
@@ -380,7 +382,7 @@ async def _sentiment(session: AsyncSession, workspace_id: int, f: Filters) -> Ta
                 func.sum(d.score_sum),
                 func.sum(d.scored),
             )
-            .where(*_days(d, workspace_id, f, person=False))
+            .where(*_days(d, workspace_id, f, person=False, spans=None))
             .group_by(d.day)
         )
     }
@@ -466,7 +468,7 @@ async def _voices(session: AsyncSession, workspace_id: int, f: Filters) -> Table
     top = list(
         await session.execute(
             select(v.contact_id, func.sum(v.messages).label("n"))
-            .where(*_days(v, workspace_id, f, person=False))
+            .where(*_days(v, workspace_id, f, person=False, spans=(7, 1)))
             .group_by(v.contact_id)
             .order_by(func.sum(v.messages).desc(), v.contact_id)
             .limit(TOP_VOICES)
@@ -502,7 +504,7 @@ async def _languages(session: AsyncSession, workspace_id: int, f: Filters) -> Ta
     counts = list(
         await session.execute(
             select(lg.lang, func.sum(lg.messages))
-            .where(*_days(lg, workspace_id, f, person=False))
+            .where(*_days(lg, workspace_id, f, person=False, spans=None))
             .group_by(lg.lang)
             .order_by(func.sum(lg.messages).desc(), lg.lang)
         )
@@ -622,9 +624,10 @@ async def _spread(
         columns = _spread_columns("name", N_("Name"), "text")
         tables.append(Table(key, title, columns, rows, "bar", series=["people"]))
     weekly: dict[date, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    # Whole weeks (blocks of 7 start on Mondays) and the days of the partial ones at the ends.
     for day, person, n in await session.execute(
         select(d.day, d.person_id, func.sum(active))
-        .where(*_days(d, workspace_id, f, person=False), d.person_id != 0)
+        .where(*_days(d, workspace_id, f, person=False, spans=(7, 1)), d.person_id != 0)
         .group_by(d.day, d.person_id)
     ):
         if n:

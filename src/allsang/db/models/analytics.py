@@ -5,12 +5,18 @@ Dimension columns (``channel_id``, ``department_id``, ``person_id``, ``contact_i
 unique on all its dimensions on both engines (NULLs are never equal in a unique constraint),
 and a deleted channel's history stays countable until the next rebuild.
 
-* ``analytics_day`` — messages per local day × channel × department × person (the author of
-  our own messages; ``0`` for the audience's).
+* ``analytics_day`` — messages per block × channel × department × person (the author of
+  our own messages; ``0`` for the audience's). ``span`` is the block's length in days: 1 (a
+  local day), 7, 28 or 112 (see :mod:`allsang.analytics.blocks`); ``day`` is its first day.
+* ``analytics_channel_day`` — the same per local day without the person, for the per-day
+  charts of long periods.
+* ``analytics_response`` — per block × channel × department × person: conversation counts
+  and histograms of first-response and resolution times, from which a period's rates and
+  percentiles are read.
 * ``analytics_lang_day``, ``analytics_voice_day``, ``analytics_query_day`` — languages, the
-  audience's authors and listening-query matches per day.
+  audience's authors (per day, and the most active per week) and listening-query matches.
 * ``analytics_conversation`` — one row of facts per conversation (first response, turns,
-  resolution, SLA), from which rates and exact percentiles of a period are computed.
+  resolution, SLA), from which ``analytics_response`` is counted.
 * ``analytics_state`` — how far the incremental refresh has read (per workspace).
 * ``analytics_report`` — scheduled e-mail reports per department.
 """
@@ -26,6 +32,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -39,11 +46,12 @@ from allsang.db.types import BigId, UTCDateTime
 class AnalyticsDay(Base):
     __tablename__ = "analytics_day"
     __table_args__ = (
-        UniqueConstraint("workspace_id", "day", "channel_id", "department_id", "person_id"),
+        UniqueConstraint("workspace_id", "span", "day", "channel_id", "department_id", "person_id"),
     )
 
     id: Mapped[int] = _id()
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    span: Mapped[int] = mapped_column(Integer, default=1)
     day: Mapped[date] = mapped_column(Date)
     channel_id: Mapped[int] = mapped_column(BigId, default=0)
     department_id: Mapped[int] = mapped_column(BigId, default=0)
@@ -53,6 +61,25 @@ class AnalyticsDay(Base):
     replies: Mapped[int] = mapped_column(Integer, default=0)
     broadcasts: Mapped[int] = mapped_column(Integer, default=0)
     notes: Mapped[int] = mapped_column(Integer, default=0)
+    positive: Mapped[int] = mapped_column(Integer, default=0)
+    neutral: Mapped[int] = mapped_column(Integer, default=0)
+    negative: Mapped[int] = mapped_column(Integer, default=0)
+    score_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    scored: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AnalyticsChannelDay(Base):
+    __tablename__ = "analytics_channel_day"
+    __table_args__ = (UniqueConstraint("workspace_id", "day", "channel_id", "department_id"),)
+
+    id: Mapped[int] = _id()
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    channel_id: Mapped[int] = mapped_column(BigId, default=0)
+    department_id: Mapped[int] = mapped_column(BigId, default=0)
+    inbound: Mapped[int] = mapped_column(Integer, default=0)
+    replies: Mapped[int] = mapped_column(Integer, default=0)
+    broadcasts: Mapped[int] = mapped_column(Integer, default=0)
     positive: Mapped[int] = mapped_column(Integer, default=0)
     neutral: Mapped[int] = mapped_column(Integer, default=0)
     negative: Mapped[int] = mapped_column(Integer, default=0)
@@ -76,13 +103,19 @@ class AnalyticsLangDay(Base):
 
 
 class AnalyticsVoiceDay(Base):
+    """Inbound messages per contact: every contact per day (``span`` 1), and per week
+    (``span`` 7) only the most active contacts of each channel and department."""
+
     __tablename__ = "analytics_voice_day"
     __table_args__ = (
-        UniqueConstraint("workspace_id", "day", "channel_id", "department_id", "contact_id"),
+        UniqueConstraint(
+            "workspace_id", "span", "day", "channel_id", "department_id", "contact_id"
+        ),
     )
 
     id: Mapped[int] = _id()
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    span: Mapped[int] = mapped_column(Integer, default=1)
     day: Mapped[date] = mapped_column(Date)
     channel_id: Mapped[int] = mapped_column(BigId, default=0)
     department_id: Mapped[int] = mapped_column(BigId, default=0)
@@ -134,6 +167,35 @@ class AnalyticsConversation(Base):
     resolution_seconds: Mapped[float | None] = mapped_column(Float)
     sla_met: Mapped[bool | None] = mapped_column(Boolean)
     updated_at: Mapped[datetime] = _created()
+
+
+class AnalyticsResponse(Base):
+    """Conversations of a block (by their ``day`` in ``analytics_conversation``) per channel ×
+    department × person: the counts behind the rates, and histograms (packed bucket/count
+    pairs, see :mod:`allsang.analytics.blocks`) of business first-response and resolution
+    seconds."""
+
+    __tablename__ = "analytics_response"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "span", "day", "channel_id", "department_id", "person_id"),
+    )
+
+    id: Mapped[int] = _id()
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    span: Mapped[int] = mapped_column(Integer, default=1)
+    day: Mapped[date] = mapped_column(Date)
+    channel_id: Mapped[int] = mapped_column(BigId, default=0)
+    department_id: Mapped[int] = mapped_column(BigId, default=0)
+    person_id: Mapped[int] = mapped_column(BigId, default=0)
+    conversations: Mapped[int] = mapped_column(Integer, default=0)
+    expecting: Mapped[int] = mapped_column(Integer, default=0)
+    answered: Mapped[int] = mapped_column(Integer, default=0)  # expecting and answered
+    two_turns: Mapped[int] = mapped_column(Integer, default=0)
+    unanswered: Mapped[int] = mapped_column(Integer, default=0)  # questions and complaints
+    sla_met: Mapped[int] = mapped_column(Integer, default=0)
+    sla_known: Mapped[int] = mapped_column(Integer, default=0)
+    first_response: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    resolution: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
 
 
 class AnalyticsState(Base):
