@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from sqlalchemy import select
 
 from allsang.analytics import aggregate, blocks
 from allsang.analytics.figures import Filters, build_report
 from allsang.db import Database
+from allsang.db.models import Workspace
 from allsang.db.models.publishing import Post, PostDelivery
 from tests.analytics.history import at, known_history
 
@@ -113,3 +115,36 @@ async def test_posts_published_through_allsang_are_counted_per_channel(db: Datab
     assert by_channel["Mastodon"][1:] == [2, 2, 1]  # broadcasts, replies, published
     by_department = {row[0]: row for row in report.table("posts_department").rows}
     assert by_department["Press"][3] == 1  # the post's own department wins
+
+
+async def test_a_year_read_from_blocks_gives_the_figures_of_its_only_day(db: Database) -> None:
+    # 2 March lies inside whole 7-, 28- and 112-day blocks of this year: every figure must come
+    # out as it does from the day's own rows.
+    headline, day = await _report(db)
+    async with db.read() as session:
+        workspace_id = await session.scalar(select(Workspace.id).order_by(Workspace.id.desc()))
+        assert workspace_id is not None
+        year = await build_report(
+            session, workspace_id, Filters(date(2026, 1, 1), date(2026, 12, 31))
+        )
+    assert year.headline == headline
+    for key in ("dialogue_channel", "response_person", "posts_channel", "spread_channel", "voices"):
+        assert year.table(key).rows == day.table(key).rows, key
+    days = [row for row in year.table("volume").rows if any(row[1:])]
+    assert days == day.table("volume").rows == [[MONDAY, 5, 4, 3]]
+    weeks = {row[0]: row[1:] for row in year.table("spread_trend").rows}
+    assert weeks[MONDAY][0] == 2  # Anna and Ola wrote in the week of 2 March
+
+
+async def test_whole_weeks_keep_only_their_most_active_voices(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(aggregate, "VOICES_KEPT", 1)
+    _headline, day = await _report(db)
+    async with db.read() as session:
+        workspace_id = await session.scalar(select(Workspace.id).order_by(Workspace.id.desc()))
+        assert workspace_id is not None
+        week = await build_report(session, workspace_id, Filters(MONDAY, date(2026, 3, 8)))
+    assert [row[1] for row in day.table("voices").rows] == ["asa", "cy", "bo"]
+    # One voice per channel and week: asa (2) on Mastodon, cy (2) by e-mail; bo (1) is left out.
+    assert [row[1] for row in week.table("voices").rows] == ["asa", "cy"]
