@@ -1,4 +1,5 @@
-"""Run the inbox benchmark: ``python bench/inbox.py [--quick] [--json] [--database-url URL]``.
+"""Run the inbox benchmark: ``python bench/inbox.py [--quick] [--messages N] [--json]
+[--database-url URL]``.
 
 The code lives in :mod:`allsang.inbox.bench` so ``allsang bench inbox`` runs the same.
 """
@@ -16,8 +17,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--database-url", help="a PostgreSQL server to measure on as well")
+    parser.add_argument("--messages", type=int, help="messages to seed (default 1,000,000)")
     args = parser.parse_args()
-    result = run(quick=args.quick, database_url=args.database_url)
+    result = run(quick=args.quick, database_url=args.database_url, messages=args.messages)
     if args.json:
         print(json.dumps(result))
         return
