@@ -313,3 +313,48 @@ def test_an_unknown_stream_url_is_a_configuration_error() -> None:
         open_stream("kafka://broker:9092")
     with pytest.raises(ConfigurationError, match="unknown option"):
         open_stream("nats://127.0.0.1:4222?streem=S")
+
+
+class FailsFirstBatch:
+    """A normaliser lookup that fails the first time, like a database that went away."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self, _: ChannelRef) -> Any:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("the database went away")
+        return normalised_json
+
+
+async def test_a_failed_batchs_cursor_is_not_overtaken_by_a_later_batch_of_its_channel(
+    db: Database, channel: ChannelRef
+) -> None:
+    # In-process only: a durable stream's producer saves cursors, the consumer never does.
+    stream = EmbeddedStream(8, ack_wait=30.0)
+    await stream.publish(channel, Batch(items=[RawItem(message("1"))], cursor={"line": 1}))
+    await stream.publish(channel, Batch(items=[RawItem(message("2"))], cursor={"line": 2}))
+    committed = asyncio.Event()
+
+    async def on_commit(_: ChannelRef, ids: list[int]) -> None:
+        committed.set()
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        consume(
+            stream, Pipeline(db, on_commit=[on_commit]), FailsFirstBatch(), stop,
+            fetch_limit=1, fetch_wait=0.05, retry_delay=1.0,
+        )
+    )  # fmt: skip
+    try:
+        await asyncio.wait_for(committed.wait(), 5.0)  # the second batch; the first waits
+        assert await _count(db, Message) == 1
+        # Line 2 covers line 1, which is not stored: a crash now must replay both.
+        assert await _cursor(db, channel.id) == {}
+        assert await stream.drained(5.0)
+    finally:
+        stop.set()
+        await task
+    assert await _count(db, Message) == 2
+    assert await _cursor(db, channel.id) == {"line": 1}

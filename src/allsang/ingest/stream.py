@@ -468,27 +468,61 @@ async def consume(
     ``normaliser_for`` gives the channel's normaliser, or ``None`` when the channel no longer
     exists (its batches are then acknowledged and dropped). Consecutive deliveries of one
     channel are stored in one transaction, with the cursor of the last. A batch that fails to
-    store is nak'd and comes back after ``retry_delay`` seconds.
+    store is nak'd and comes back after ``retry_delay`` seconds (see :class:`_Failures` for
+    what that means for cursors).
     """
-    # One group is written while the next is prepared (parsing and validation are CPU work on
-    # this thread; the write waits on the database): nearly 2 cores' worth on SQLite. Groups are
-    # still committed one after another, in order, so cursors never go backwards.
+    # One group is written while the next is prepared: parsing and validation are CPU work on
+    # this thread, while the write mostly waits on the driver's. Groups still commit one after
+    # another, in order.
     writing: asyncio.Task[None] | None = None
+    failed = _Failures()
     try:
         while not stop.is_set():
             deliveries = await stream.fetch(fetch_limit, fetch_wait)
             for group in _by_channel(deliveries):
-                ready = await _prepare_group(stream, pipeline, normaliser_for, group, retry_delay)
+                ready = await _prepare_group(pipeline, normaliser_for, group, retry_delay, failed)
                 if writing is not None:
                     await writing
                     writing = None
                 if ready is not None:
                     writing = asyncio.create_task(
-                        _store_group(stream, pipeline, group, ready, retry_delay)
+                        _store_group(stream, pipeline, group, ready, retry_delay, failed)
                     )
     finally:
         if writing is not None:
             await writing
+
+
+class _Failures:
+    """Batches nak'd per channel and not stored since (for the in-process stream's cursors).
+
+    The in-process stream carries the source cursor with each batch. After a batch fails, later
+    batches of its channel may commit before it comes back; their cursors cover it, so a
+    crash in between would resume past a batch never stored. While a channel has such a batch
+    outstanding, its groups are stored without a cursor (a restart then replays a little more,
+    and the dedupe drops it).
+    """
+
+    def __init__(self) -> None:
+        self._outstanding: collections.Counter[int] = collections.Counter()
+
+    def nakd(self, group: list[Delivery]) -> None:
+        # A retry failing again is still the one batch outstanding.
+        self._outstanding[group[0].channel.id] += sum(d.attempt == 1 for d in group)
+
+    def cursor(self, group: list[Delivery]) -> dict[str, Any] | None:
+        """The cursor to store with ``group`` if it commits (after the retries it holds)."""
+        if self._left_after(group):
+            return None
+        cursors = [d.cursor for d in group if d.cursor is not None]
+        return cursors[-1] if cursors else None
+
+    def stored(self, group: list[Delivery]) -> None:
+        self._outstanding[group[0].channel.id] = self._left_after(group)
+
+    def _left_after(self, group: list[Delivery]) -> int:
+        retries = sum(d.attempt > 1 for d in group)
+        return max(self._outstanding[group[0].channel.id] - retries, 0)
 
 
 def _by_channel(deliveries: list[Delivery]) -> list[list[Delivery]]:
@@ -502,11 +536,11 @@ def _by_channel(deliveries: list[Delivery]) -> list[list[Delivery]]:
 
 
 async def _prepare_group(
-    stream: Stream,
     pipeline: Pipeline,
     normaliser_for: NormaliserLookup,
     group: list[Delivery],
     retry_delay: float,
+    failed: _Failures,
 ) -> PreparedBatch | None:
     """The group prepared for storing, or ``None`` when it was dealt with here (dropped with
     its deleted channel, or nak'd for a retry)."""
@@ -520,8 +554,7 @@ async def _prepare_group(
             return pipeline.prepare(channel, items, guard_oversize(normalise))
     except Exception:
         log.exception("preparing a batch of channel %s failed; it will be retried", channel.id)
-        for delivery in group:
-            await delivery.nak(retry_delay)
+        await _nak(group, retry_delay, failed)
         return None
     for delivery in group:
         await delivery.ack()
@@ -534,17 +567,23 @@ async def _store_group(
     group: list[Delivery],
     batch: PreparedBatch,
     retry_delay: float,
+    failed: _Failures,
 ) -> None:
     channel = group[0].channel
-    cursors = [d.cursor for d in group if d.cursor is not None]
     try:
-        await pipeline.store(
-            channel, batch, cursor=None if stream.durable or not cursors else cursors[-1]
-        )
+        # A durable stream's producer saves the cursor itself, right after publishing.
+        cursor = None if stream.durable else failed.cursor(group)
+        await pipeline.store(channel, batch, cursor=cursor)
     except Exception:
         log.exception("storing a batch of channel %s failed; it will be retried", channel.id)
-        for delivery in group:
-            await delivery.nak(retry_delay)
+        await _nak(group, retry_delay, failed)
         return
+    failed.stored(group)
     for delivery in group:
         await delivery.ack()
+
+
+async def _nak(group: list[Delivery], retry_delay: float, failed: _Failures) -> None:
+    failed.nakd(group)
+    for delivery in group:
+        await delivery.nak(retry_delay)
