@@ -17,6 +17,9 @@ Contract of :class:`Bulk`:
   :meth:`Bulk.json` convert to what the models' column types store and read back
   (``UTCDateTime``: naive UTC text on SQLite, aware UTC on PostgreSQL; ``JSONType``: JSON
   text on SQLite, JSONB on PostgreSQL).
+* On PostgreSQL it plans every statement of the transaction for its parameters
+  (``SET LOCAL plan_cache_mode = force_custom_plan``, which the triggers' statements follow
+  too), never with a cached generic plan.
 * :meth:`Bulk.insert` fills the columns it is not given from the model's Python-side defaults
   (a column added to a model later with a default is filled here too) and inserts up to
   :data:`CHUNK` rows per multi-row ``VALUES`` statement.
@@ -54,6 +57,11 @@ class Bulk:
             from psycopg.types.json import Jsonb
 
             self._jsonb = Jsonb
+            # psycopg prepares a statement after a few runs, and PostgreSQL may then keep a
+            # generic plan made while the table was nearly empty: the dedupe look-up became a
+            # scan of the channel's every message (quadratic ingest, 0.6 s a look-up at 50,000
+            # messages). Planning for the actual parameters costs well under a millisecond.
+            self._cursor.execute("SET LOCAL plan_cache_mode = force_custom_plan")
 
     def timestamp(self, value: datetime) -> Any:
         if value.tzinfo is None:
