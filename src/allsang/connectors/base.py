@@ -76,6 +76,15 @@ class Sent:
     created_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Engagement:
+    """What a network reports about one published post (counts at the time of asking)."""
+
+    likes: int = 0
+    reposts: int = 0
+    replies: int = 0
+
+
 @dataclass(slots=True)
 class ChannelContext:
     """What a connector instance gets: the channel's configuration and decrypted secrets."""
@@ -188,6 +197,17 @@ class Publishing(Protocol):
         Connectors that declare ``media_limits`` also take ``media: Sequence[MediaFile] = ()``
         (keyword-only) and attach those files, in order, with their alt text; callers pass
         ``media`` only to such connectors and only files within the limits."""
+        ...
+
+
+class ReportsEngagement(Protocol):
+    """A publishing connector that can tell how its posts were received."""
+
+    async def engagement(self, external_ids: Sequence[str]) -> dict[str, Engagement]:
+        """The current counts of the posts ``external_ids`` (ids as :class:`Sent` gave them).
+
+        A post the network no longer has (deleted) is left out of the answer; a failure to ask
+        raises a typed :class:`ConnectorError` like every other call."""
         ...
 
 

@@ -35,6 +35,7 @@ from allsang.connectors.base import (
     Batch,
     Capability,
     ChannelContext,
+    Engagement,
     MediaFile,
     MediaLimits,
     PermanentError,
@@ -64,6 +65,7 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 MAX_PAGES = 5  # per poll and source: a quiet channel needs one page, a busy one a few
+GET_POSTS_LIMIT = 25  # the most URIs app.bsky.feed.getPosts takes in one call
 
 
 class BlueskyConnector:
@@ -300,6 +302,20 @@ class BlueskyConnector:
                 images.append(models.AppBskyEmbedImages.Image(alt=file.alt_text, image=blob))
             embed = models.AppBskyEmbedImages.Main(images=images)
         return _sent(await self.xrpc.send_post(text, embed=embed))
+
+    async def engagement(self, external_ids: Sequence[str]) -> dict[str, Engagement]:
+        """Likes, reposts (quotes included) and replies of each post
+        (``app.bsky.feed.getPosts``, 25 URIs a call); a deleted post is not in the answer."""
+        found: dict[str, Engagement] = {}
+        uris = list(external_ids)
+        for start in range(0, len(uris), GET_POSTS_LIMIT):
+            for post in await self.xrpc.get_posts(uris[start : start + GET_POSTS_LIMIT]):
+                found[str(post.get("uri"))] = Engagement(
+                    likes=int(post.get("likeCount") or 0),
+                    reposts=int(post.get("repostCount") or 0) + int(post.get("quoteCount") or 0),
+                    replies=int(post.get("replyCount") or 0),
+                )
+        return found
 
     async def close(self) -> None:
         await self.xrpc.close()

@@ -31,6 +31,7 @@ from allsang.connectors.base import (
     Batch,
     Capability,
     ChannelContext,
+    Engagement,
     MediaFile,
     MediaLimits,
     PermanentError,
@@ -267,6 +268,22 @@ class MastodonConnector:
             media_ids=media_ids,
         )
         return _sent(status)
+
+    async def engagement(self, external_ids: Sequence[str]) -> dict[str, Engagement]:
+        """Favourites, boosts and replies of each status (``GET /api/v1/statuses/:id``, which
+        every Mastodon version has); a status that is gone (HTTP 404) is left out."""
+        found: dict[str, Engagement] = {}
+        for status_id in external_ids:
+            try:
+                status = await self.client.status(status_id)
+            except PermanentError:
+                continue  # deleted, or no longer visible to this account
+            found[status_id] = Engagement(
+                likes=int(status.get("favourites_count") or 0),
+                reposts=int(status.get("reblogs_count") or 0),
+                replies=int(status.get("replies_count") or 0),
+            )
+        return found
 
     async def _upload(self, file: MediaFile) -> str:
         uploaded = await self.client.upload_media(
