@@ -200,6 +200,7 @@ class Publishing(Protocol):
         ...
 
 
+@runtime_checkable
 class ReportsEngagement(Protocol):
     """A publishing connector that can tell how its posts were received."""
 

@@ -1,14 +1,15 @@
 """Publishing jobs: one delivery (``publishing.deliver``), the dead-man alarm
-(``publishing.watchdog``, every minute) and the daily extension of recurring posts
-(``publishing.recurrences``). The worker imports this module to register them, and the
-handover providers of :mod:`allsang.publishing.handover` with them."""
+(``publishing.watchdog``, every minute), the daily extension of recurring posts
+(``publishing.recurrences``) and the hourly read of engagement (``publishing.engagement``).
+The worker imports this module to register them, and the handover providers of
+:mod:`allsang.publishing.handover` with them."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from allsang.jobs import JobContext, cron, handler
-from allsang.publishing import engine, handover, service, watchdog  # noqa: F401
+from allsang.publishing import engagement, engine, handover, service, watchdog  # noqa: F401
 
 
 @handler(service.DELIVER_JOB)
@@ -28,5 +29,11 @@ async def recurrences_job(ctx: JobContext, payload: dict[str, Any]) -> None:
         await service.extend_recurrences(session)
 
 
+@handler(engagement.JOB_KIND)
+async def engagement_job(ctx: JobContext, payload: dict[str, Any]) -> None:
+    await engagement.refresh(ctx.runtime)
+
+
 cron("* * * * *", "publishing.watchdog", name="publishing.watchdog")
+cron("41 * * * *", engagement.JOB_KIND, name=engagement.JOB_KIND)
 cron("23 2 * * *", "publishing.recurrences", name="publishing.recurrences")
