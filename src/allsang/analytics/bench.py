@@ -11,8 +11,8 @@ person — repeated until at least ``SAMPLES`` timings exist; p50 and p95 are re
 mix and for each view.
 
 Baseline, from the same run and the same database: a single-row lookup in the aggregates
-(``SELECT count(*) FROM analytics_day WHERE workspace_id = ? AND day = ?``), the floor of one
-round trip through the async session.
+(``SELECT count(*) FROM analytics_day WHERE workspace_id = ? AND span = 1 AND day = ?``), the
+floor of one round trip through the async session.
 """
 
 from __future__ import annotations
@@ -254,7 +254,11 @@ async def _measure(url: str, messages: int) -> dict[str, float]:
                     await session.scalar(
                         select(func.count())
                         .select_from(AnalyticsDay)
-                        .where(AnalyticsDay.workspace_id == ws, AnalyticsDay.day == today)
+                        .where(
+                            AnalyticsDay.workspace_id == ws,
+                            AnalyticsDay.span == 1,
+                            AnalyticsDay.day == today,
+                        )
                     )
                     lookup.append((time.perf_counter() - t0) * 1000)
         return {
