@@ -3,8 +3,11 @@
 Both recompute — never increment — the buckets they touch, from the messages themselves:
 
 * a conversation's facts row is replaced by facts computed from all its messages;
-* a local day's buckets (``analytics_day``, ``_lang_day``, ``_voice_day``, ``_query_day``)
-  are deleted and counted again from that day's messages.
+* a local day's buckets (``analytics_day``, ``_channel_day``, ``_lang_day``, ``_voice_day``,
+  ``_query_day``) are deleted and counted again from that day's messages, and its
+  ``analytics_response`` rows from the facts of the conversations counted on that day;
+* the 7-, 28- and 112-day blocks holding a recounted day are replaced by the sums of the level
+  below them (see :mod:`allsang.analytics.blocks`).
 
 Recomputing makes every step idempotent (a job that runs twice, or a message seen twice,
 changes nothing) and order-independent, so *incremental = rebuild* holds by construction
@@ -285,7 +288,7 @@ def _recount_days(session: Session, ctx: _Context, days: list[date]) -> None:
         for table in DAY_TABLES:
             where = [table.workspace_id == ctx.workspace_id, table.day.between(first, last)]
             if hasattr(table, "span"):
-                where.append(table.span == 1)
+                where.append(table.span == 1)  # the blocks are replaced by _roll_up below
             session.execute(delete(table).where(*where))
         _count(session, ctx, start, end)
         _count_responses(session, ctx, first, last)

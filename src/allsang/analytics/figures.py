@@ -1,9 +1,9 @@
 """The figures of the analytics page, the exports and the e-mailed reports.
 
 Every figure is read from the aggregate tables (see :mod:`allsang.analytics.aggregate`), never
-from ``message``: a period is read as whole 112-, 28- and 7-day blocks plus single days at its ends
-(:func:`allsang.analytics.blocks.cover`), so the rows read are bounded by the dimensions and
-the number of blocks, not by messages or conversations; percentiles come from the summed
+from ``message``: a period is read as whole 112-, 28- and 7-day blocks plus single days at its
+ends (:func:`allsang.analytics.blocks.cover`), so the rows read are bounded by the dimensions
+and the number of blocks, not by messages or conversations; percentiles come from the summed
 histograms of ``analytics_response``. Definitions: docs/metrics.md.
 
 A :class:`Report` is a list of :class:`Table` objects — the page draws a chart from each table
@@ -154,7 +154,7 @@ DIMENSIONS = ("channel_id", "department_id", "person_id")
 
 
 async def _plain_rows(session: AsyncSession, statement: Select[Any]) -> list[Any]:
-    """The rows of a statement of plain columns (numbers) as DBAPI tuples.
+    """The rows of a statement of plain columns (numbers, bytes) as DBAPI tuples.
 
     A year's ``analytics_response`` rows are thousands, each with two histograms; building
     SQLAlchemy rows for them cost as much as the query itself (measured with ``allsang bench
