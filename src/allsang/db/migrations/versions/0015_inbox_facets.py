@@ -74,12 +74,12 @@ _FACET_DOC = (
     "FROM conversation c WHERE c.id = NEW.conversation_id AND NEW.intent IS NOT NULL "
     "AND " + _absent("NEW.conversation_id", "'intent'", "NEW.intent")
 )
-_CONVERSATION_CHANGED = (
-    "OLD.status IS DISTINCT FROM NEW.status "
+_RESTATED = (
+    "(OLD.status IS DISTINCT FROM NEW.status "
     "OR (OLD.last_message_at IS NULL) <> (NEW.last_message_at IS NULL) "
-    "OR (OLD.waiting_since IS NULL) <> (NEW.waiting_since IS NULL) "
-    "OR OLD.workspace_id <> NEW.workspace_id"
+    "OR OLD.workspace_id <> NEW.workspace_id)"
 )
+_CONVERSATION_CHANGED = f"{_RESTATED} OR (OLD.waiting_since IS NULL) <> (NEW.waiting_since IS NULL)"
 # A conversation's status or activity changed: so does the status of each of its facts.
 _RESTATE = (
     f"UPDATE conversation_facet SET status = {_listed('NEW')}, workspace_id = NEW.workspace_id "
@@ -254,7 +254,16 @@ POSTGRES_UP = [
         "inbox_facet_conversation_update",
         "AFTER UPDATE ON conversation FOR EACH ROW",
         "inbox_facet_conversation",
-        [_RESTATE, _UNANSWERED[0], f"{_UNANSWERED[1]} ON CONFLICT DO NOTHING"],
+        # Only the statements with work to do: each statement, even one touching no row,
+        # runs the statement triggers of conversation_facet (a fifth of ingest's time on
+        # PostgreSQL when all three ran for every new conversation).
+        [
+            f"IF {_RESTATED} THEN {_RESTATE}; END IF",
+            "IF NEW.waiting_since IS NULL AND OLD.waiting_since IS NOT NULL "
+            f"THEN {_UNANSWERED[0]}; "
+            "ELSIF NEW.waiting_since IS NOT NULL AND OLD.waiting_since IS NULL "
+            f"THEN {_UNANSWERED[1]} ON CONFLICT DO NOTHING; END IF",
+        ],
         _CONVERSATION_CHANGED,
     ),
     *_pg_trigger(
