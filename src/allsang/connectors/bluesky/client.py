@@ -6,6 +6,10 @@ stream. :class:`Xrpc` wraps ``atproto.AsyncClient``: raw queries (their JSON is 
 pipeline stores), posting, and the mapping of the SDK's exceptions to the connector's typed
 errors. Every response body goes through :class:`LimitedTransport`, so a server that answers
 with megabytes cannot fill the memory of the ingest process.
+
+Direct messages live on Bluesky's chat service, not in the account's repository: ``chat.bsky.*``
+calls go to the PDS with the ``atproto-proxy: did:web:api.bsky.chat#bsky_chat`` header (the
+SDK's ``with_bsky_chat_proxy()`` clone, which shares the session), and the PDS forwards them.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 from urllib.parse import urlencode
 
 import httpx
@@ -165,9 +169,15 @@ class _PinnedClient(AsyncClient):
     """The SDK's client, optionally kept on its configured service: by default the SDK moves to
     the PDS named in the session's DID document, which a proxy or a test server must not."""
 
-    def __init__(self, base_url: str, *, follow_pds: bool, request: AsyncRequest) -> None:
+    def __init__(self, base_url: str, *, request: AsyncRequest, follow_pds: bool = True) -> None:
+        # The SDK's clone() calls this with base_url and request only; _inherit_clone_state
+        # then copies follow_pds from the original.
         super().__init__(base_url, request=request)
         self._follow_pds = follow_pds
+
+    def _inherit_clone_state(self, original: Self) -> None:
+        super()._inherit_clone_state(original)
+        self._follow_pds = original._follow_pds
 
     def _update_pds_endpoint(self, pds_endpoint: str) -> None:
         if self._follow_pds:
@@ -191,6 +201,7 @@ class Xrpc:
         request = AsyncRequest(timeout=timeout, transport=LimitedTransport(max_body))
         self.sdk = _PinnedClient(self.service, follow_pds=follow_pds, request=request)
         self.sdk.on_session_change(self._session_changed)
+        self._chat: _PinnedClient | None = None
         self.did = ""
         self.handle = ""
         self.token_expires_at: datetime | None = None
@@ -212,9 +223,23 @@ class Xrpc:
             lambda: self.sdk.login(creds.handle, creds.app_password, fetch_bsky_profile=False)
         )
 
-    async def query(self, nsid: str, params: dict[str, Any]) -> dict[str, Any]:
-        """One XRPC query's JSON body."""
-        response = await self.call(lambda: self.sdk.invoke_query(nsid, params=DotDict(params)))
+    @property
+    def chat(self) -> AsyncClient:
+        """The SDK client for ``chat.bsky.*``: this session, proxied to Bluesky's chat service.
+
+        Made on first use, which :meth:`call` puts after the login, so it is cloned with the
+        base URL the login settled on (the account's PDS, or the pinned service)."""
+        if self._chat is None:
+            self._chat = self.sdk.with_bsky_chat_proxy()
+        return self._chat
+
+    async def query(
+        self, nsid: str, params: dict[str, Any], *, chat: bool = False
+    ) -> dict[str, Any]:
+        """One XRPC query's JSON body (through the chat proxy when ``chat``)."""
+        response = await self.call(
+            lambda: (self.chat if chat else self.sdk).invoke_query(nsid, params=DotDict(params))
+        )
         if not isinstance(response.content, dict):
             raise TransientError(f"{nsid} answered with something that is not a JSON object")
         return response.content
@@ -260,6 +285,8 @@ class Xrpc:
             raise TransientError(f"Bluesky request failed: {exc}") from exc
 
     async def close(self) -> None:
+        if self._chat is not None:
+            await self._chat.request.close()
         await self.sdk.request.close()
 
     # -- the calls the connector uses -----------------------------------------------------
@@ -301,9 +328,52 @@ class Xrpc:
 
         return (await self.call(upload)).blob
 
+    async def resolve_did(self, actor: str) -> str:
+        """The DID of a handle (``com.atproto.identity.resolveHandle``); a DID is returned as is."""
+        actor = actor.strip().removeprefix("@")
+        if actor.startswith("did:"):
+            return actor
+        body = await self.query("com.atproto.identity.resolveHandle", {"handle": actor})
+        did = body.get("did")
+        if not isinstance(did, str) or not did.startswith("did:"):
+            raise TransientError(f"Bluesky resolved {actor} to no DID")
+        return did
+
+    async def convo_with(self, did: str) -> models.ChatBskyConvoDefs.ConvoView | None:
+        """The one-to-one conversation with ``did``: the existing one, else a new one
+        (``getConvoForMembers`` opens it); ``None`` when they do not accept messages from
+        this account (their chat setting, a block)."""
+        available = await self.call(
+            lambda: self.chat.chat.bsky.convo.get_convo_availability(
+                models.ChatBskyConvoGetConvoAvailability.Params(members=[did])
+            )
+        )
+        if not available.can_chat:
+            return None
+        if available.convo is not None:
+            return available.convo
+        found = await self.call(
+            lambda: self.chat.chat.bsky.convo.get_convo_for_members(
+                models.ChatBskyConvoGetConvoForMembers.Params(members=[self.did, did])
+            )
+        )
+        return found.convo
+
+    async def send_message(self, convo_id: str, text: str) -> models.ChatBskyConvoDefs.MessageView:
+        """``chat.bsky.convo.sendMessage``: ``text`` into the conversation ``convo_id``."""
+        data = models.ChatBskyConvoSendMessage.Data(
+            convo_id=convo_id, message=models.ChatBskyConvoDefs.MessageInput(text=text)
+        )
+        return await self.call(lambda: self.chat.chat.bsky.convo.send_message(data))
+
 
 class _TokenExpired(ConnectorError):
     """The server said the access token expired: renew and try again."""
+
+
+class ChatNotAllowed(PermanentError):
+    """The app password was made without access to direct messages: the chat service refuses
+    every ``chat.bsky.*`` call until the channel is reconnected with one that has it."""
 
 
 def _reply_ref(parent: dict[str, Any]) -> models.AppBskyFeedPost.ReplyRef:
@@ -330,6 +400,13 @@ def map_error(exc: RequestErrorBase) -> ConnectorError:
     detail = f"{code}: {content.message}" if isinstance(content, XrpcError) else str(status)
     if code == "ExpiredToken":
         return _TokenExpired(detail)
+    # "Bad token scope" (later "Bad token method"): an app password without the direct
+    # messages box ticked; everything else the account does still works.
+    if code == "InvalidToken" and "bad token" in detail.lower():
+        return ChatNotAllowed(
+            "Bluesky refused direct messages for this app password: create one with "
+            "'Allow access to your direct messages' and reconnect the channel"
+        )
     if isinstance(exc, RateLimitExceededError) or status == 429:
         return RateLimited(f"Bluesky rate limit: {detail}", retry_after(response.headers))
     if isinstance(exc, UnauthorizedError):

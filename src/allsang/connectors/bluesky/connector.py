@@ -1,5 +1,5 @@
-"""The Bluesky connector: listen (Jetstream, notifications, keyword search), converse (reply)
-and publish.
+"""The Bluesky connector: listen (Jetstream, notifications, keyword search), converse (reply,
+direct message through Bluesky's chat service) and publish.
 
 Configuration (``channel.config``), all optional:
 
@@ -26,7 +26,7 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from atproto import models
@@ -66,6 +66,7 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 50
 MAX_PAGES = 5  # per poll and source: a quiet channel needs one page, a busy one a few
 GET_POSTS_LIMIT = 25  # the most URIs app.bsky.feed.getPosts takes in one call
+CHAT_MAX_BYTES = 10_000  # chat.bsky.convo.defs#messageInput: text maxLength (UTF-8 bytes)
 
 
 class BlueskyConnector:
@@ -281,7 +282,25 @@ class BlueskyConnector:
         return _sent(await self.xrpc.send_post(text, reply_to=posts[0]))
 
     async def direct_message(self, handle: str, text: str) -> Sent:
-        raise PermanentError("direct messages on Bluesky need the chat service; not supported")
+        """Send ``text`` privately to ``handle`` (a handle or a DID) through Bluesky's chat
+        service, in the conversation with them (opened if there is none yet)."""
+        if len(text.encode()) > CHAT_MAX_BYTES:
+            # limits.py counts the 1,000 graphemes; the lexicon also caps the UTF-8 bytes.
+            raise PermanentError(f"a Bluesky direct message is at most {CHAT_MAX_BYTES} bytes")
+        did = await self.xrpc.resolve_did(handle)
+        convo = await self.xrpc.convo_with(did)
+        if convo is None:
+            raise PermanentError(
+                f"{handle} does not accept direct messages from this account on Bluesky "
+                "(their chat settings allow nobody or only people they follow, or one of you "
+                "blocks the other)"
+            )
+        sent = await self.xrpc.send_message(convo.id, text)
+        return Sent(
+            external_id=sent.id,
+            url=f"https://bsky.app/messages/{convo.id}",
+            created_at=_timestamp(sent.sent_at),
+        )
 
     async def publish(
         self, text: str, *, idempotency_key: str, media: Sequence[MediaFile] = ()
@@ -319,6 +338,14 @@ class BlueskyConnector:
 
     async def close(self) -> None:
         await self.xrpc.close()
+
+
+def _timestamp(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _sent(created: Any) -> Sent:
