@@ -138,6 +138,10 @@ def _detail(body: bytes) -> str:
     return ""
 
 
+class Forbidden(PermanentError):
+    """X answered 403: the plan, the token's scopes or the other user do not allow this."""
+
+
 def map_status(status: int, headers: httpx.Headers, detail: str) -> ConnectorError:
     if status == 429:
         return RateLimited(f"X rate limit: {detail or 'Too Many Requests'}", retry_after(headers))
@@ -145,6 +149,8 @@ def map_status(status: int, headers: httpx.Headers, detail: str) -> ConnectorErr
         return AuthExpired(f"X refused the token ({detail or 'Unauthorized'}); reconnect")
     if status >= 500:
         return TransientError(f"X answered {status}: {detail}")
+    if status == 403:
+        return Forbidden(f"X refused the request ({status}: {detail})")
     return PermanentError(f"X refused the request ({status}: {detail})")
 
 

@@ -1,11 +1,12 @@
-"""The X (Twitter) API v2 connector: listen (mentions, recent search), converse (reply) and
-publish. X's API is paid and tiered: what works depends on the account's plan.
+"""The X (Twitter) API v2 connector: listen (mentions, recent search), converse (reply, direct
+message) and publish. X's API is paid and tiered: what works depends on the account's plan.
 
 Credentials: ``{"bearer_token": "…"}`` — an OAuth 2.0 user-context access token (scopes
-``tweet.read users.read tweet.write``) for mentions, replies and posts; an app-only bearer
-token is enough for search alone. Configuration: ``user_id`` (the account's numeric id; asked
-from ``/2/users/me`` when missing), ``mentions`` (default true), ``queries`` (recent-search
-queries), ``base_url`` (default ``https://api.twitter.com``), ``timeout``.
+``tweet.read users.read tweet.write``) for mentions, replies and posts, plus ``dm.read
+dm.write`` for direct messages; an app-only bearer token is enough for search alone.
+Configuration: ``user_id`` (the account's numeric id; asked from ``/2/users/me`` when
+missing), ``mentions`` (default true), ``queries`` (recent-search queries), ``base_url``
+(default ``https://api.twitter.com``), ``timeout``.
 
 Cursor: ``{"mentions": since_id, "search:<query>": since_id}``. Each source is read newest
 first with ``since_id`` (every page until X has no ``next_token``, at most five) and emitted
@@ -25,7 +26,7 @@ from allsang.connectors.base import (
     RawItem,
     Sent,
 )
-from allsang.connectors.x.client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, XApi
+from allsang.connectors.x.client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, Forbidden, XApi
 from allsang.connectors.x.normalise import NETWORK, normalise_payload, snowflake_time
 from allsang.ingest.message import NormalisedMessage
 
@@ -137,7 +138,31 @@ class XConnector:
         return _sent(created)
 
     async def direct_message(self, handle: str, text: str) -> Sent:
-        raise PermanentError("direct messages on X are not supported by this connector")
+        """Send ``text`` privately to the user ``handle`` (their username), in the one-to-one
+        conversation with them (X opens it on the first message)."""
+        username = handle.strip().removeprefix("@")
+        user = await self.api.get_user(username=username, user_auth=False)
+        user_id = str((user.get("data") or {}).get("id") or "")
+        if not user_id:
+            raise PermanentError(f"X has no user @{username}")
+        try:
+            created = await self.api.create_direct_message(
+                participant_id=user_id, text=text, user_auth=False
+            )
+        except Forbidden as exc:
+            # A 403 here is the recipient's choice or the token's missing dm.write scope; X
+            # does not say which, so the reason names both.
+            raise PermanentError(
+                f"X refused the direct message to @{username}: they may not accept messages "
+                f"from this account, or the token lacks the dm.write scope ({exc})"
+            ) from exc
+        data = created["data"]
+        event_id = str(data["dm_event_id"])
+        return Sent(
+            external_id=event_id,
+            url=f"https://x.com/messages/{data['dm_conversation_id']}",
+            created_at=snowflake_time(event_id),
+        )
 
     async def publish(self, text: str, *, idempotency_key: str) -> Sent:
         """Post ``text``. X has no idempotency key: the caller must not retry blindly."""
