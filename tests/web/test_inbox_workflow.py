@@ -103,14 +103,25 @@ async def test_a_direct_message_goes_to_the_contact_where_the_network_has_them(
     assert message is not None and (message.kind, message.in_reply_to) == ("dm", None)
 
 
-async def test_on_bluesky_the_box_offers_only_a_public_reply(
+async def test_on_bluesky_a_direct_message_may_have_the_chats_1000_graphemes(
     client_as: ClientFactory, runtime: Runtime, world: World
 ) -> None:
     seeded = await seed(runtime.db, world.workspace.id, network="bluesky")
     contributor = await client_as("contributor")
     target = seeded.conversations[0].id
     page = (await contributor.get(f"/inbox/{target}")).text
-    assert 'value="direct"' not in page and 'data-limit="300"' in page
+    assert 'value="direct" data-limit="1000" data-counting="graphemes"' in page
+    assert 'value="reply" data-limit="300"' in page
+
+
+async def test_where_the_network_has_no_direct_messages_the_box_offers_only_a_public_reply(
+    client_as: ClientFactory, runtime: Runtime, world: World
+) -> None:
+    seeded = await seed(runtime.db, world.workspace.id, network="rss")
+    contributor = await client_as("contributor")
+    target = seeded.conversations[0].id
+    page = (await contributor.get(f"/inbox/{target}")).text
+    assert 'value="direct"' not in page
     refused = await contributor.post(
         f"/inbox/{target}/send", data={"text": "Hej", "mode": "direct"}
     )

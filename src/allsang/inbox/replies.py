@@ -41,9 +41,9 @@ from allsang.runtime import Runtime
 
 MAX_REPLY = 10_000
 Mode = Literal["reply", "direct"]
-# Networks whose connector sends private messages to a contact (Bluesky's and X's refuse them;
-# an e-mail reply is private already).
-DIRECT_NETWORKS = frozenset({"mastodon"})
+# Networks whose connector sends private messages to a contact (a Mastodon direct status,
+# Bluesky's chat service, X's DM conversations; an e-mail reply is private already).
+DIRECT_NETWORKS = frozenset({"mastodon", "bluesky", "x"})
 
 
 class ReplyFailed(Exception):
