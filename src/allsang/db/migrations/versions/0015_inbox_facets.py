@@ -286,12 +286,21 @@ POSTGRES_UP = [
         [*_UNFACET_MESSAGE, *(f"{insert} ON CONFLICT DO NOTHING" for insert in _FACET_MESSAGE)],
         _MESSAGE_CHANGED,
     ),
+    # Deletes come in bulk too (erasure, retention, reindexing): per statement as well.
     *_pg_trigger(
         "inbox_facet_message_delete",
-        "AFTER DELETE ON message FOR EACH ROW",
+        "AFTER DELETE ON message REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT",
         "inbox_facet_message_delete",
-        _UNFACET_MESSAGE,
-        "OLD.direction = 'inbound' AND OLD.conversation_id IS NOT NULL",
+        [
+            "DELETE FROM conversation_facet f USING (SELECT DISTINCT o.conversation_id, k.kind, "
+            "k.value FROM old_rows o CROSS JOIN LATERAL (VALUES ('lang', o.lang), "
+            "('sentiment', o.sentiment)) AS k(kind, value) WHERE o.direction = 'inbound' "
+            "AND o.conversation_id IS NOT NULL AND k.value IS NOT NULL) g "
+            "WHERE f.conversation_id = g.conversation_id AND f.kind = g.kind "
+            "AND f.value = g.value AND NOT EXISTS (SELECT 1 FROM message m "
+            "WHERE m.conversation_id = g.conversation_id AND m.direction = 'inbound' "
+            "AND CASE g.kind WHEN 'lang' THEN m.lang = g.value ELSE m.sentiment = g.value END)"
+        ],
     ),
     *_pg_trigger(
         "inbox_facet_doc_insert",
@@ -312,10 +321,15 @@ POSTGRES_UP = [
     ),
     *_pg_trigger(
         "inbox_facet_doc_delete",
-        "AFTER DELETE ON inbox_search_doc FOR EACH ROW",
+        "AFTER DELETE ON inbox_search_doc REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT",
         "inbox_facet_doc_delete",
-        [_UNFACET_DOC],
-        "OLD.intent IS NOT NULL",
+        [
+            "DELETE FROM conversation_facet f USING (SELECT DISTINCT conversation_id, intent "
+            "FROM old_rows WHERE intent IS NOT NULL) g WHERE f.conversation_id = "
+            "g.conversation_id AND f.kind = 'intent' AND f.value = g.intent AND NOT EXISTS ("
+            "SELECT 1 FROM inbox_search_doc d WHERE d.intent = g.intent "
+            "AND d.conversation_id = g.conversation_id)"
+        ],
     ),
     *_pg_trigger(
         "inbox_count_facet_insert",
