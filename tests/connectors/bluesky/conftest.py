@@ -120,7 +120,13 @@ def connector_for(
         if with_account
         else {}
     )
-    settings: dict[str, Any] = {"batch_seconds": 0.05, "timeout": 2.0, **config}
+    # Chat polling is off unless a test asks for it: most tests serve no chat service.
+    settings: dict[str, Any] = {
+        "batch_seconds": 0.05,
+        "timeout": 2.0,
+        "direct_messages": False,
+        **config,
+    }
     if jetstream_url:
         settings["jetstream_url"] = jetstream_url
     if service:

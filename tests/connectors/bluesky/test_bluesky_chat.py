@@ -1,5 +1,6 @@
-"""Direct messages through Bluesky's chat service, against pytest-httpserver replaying the
-recorded ``chat.bsky.convo.*`` answers (bskyr cassettes c_availability, c_for_members, c_send)."""
+"""Direct messages through Bluesky's chat service, sent and read, against pytest-httpserver
+replaying the recorded ``chat.bsky.convo.*`` answers (bskyr cassettes c_availability,
+c_for_members, c_send, c_list, c_messages)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
+from sqlalchemy import select
 from werkzeug import Request, Response
 
 from allsang.connectors.base import AuthExpired, PermanentError, RateLimited
 from allsang.connectors.bluesky.client import ChatNotAllowed
+from allsang.db import Database
+from allsang.db.models import Channel, Conversation, Message
+from allsang.ingest.pipeline import ChannelRef, IngestResult, Pipeline
 from tests.connectors.bluesky.conftest import connector_for, recorded_body, serve_session
 from tests.connectors.conftest import load_cassette, response_for
 
@@ -208,3 +213,122 @@ async def test_chat_faults_are_typed_errors(
 
     if isinstance(caught.value, RateLimited):
         assert caught.value.retry_after == 9
+
+
+# -- reading direct messages ------------------------------------------------------------------
+
+LIST = "/xrpc/chat.bsky.convo.listConvos"
+MESSAGES = "/xrpc/chat.bsky.convo.getMessages"
+NOTIFICATIONS = "/xrpc/app.bsky.notification.listNotifications"
+
+
+async def poll(connector: Any, db: Database, channel: ChannelRef, cursor: dict) -> IngestResult:
+    total = IngestResult()
+    async for batch in connector.listen(cursor):
+        total.add(
+            await Pipeline(db).ingest(
+                channel, batch.items, connector.normalise, cursor=batch.cursor
+            )
+        )
+    return total
+
+
+def serve_chat_inbox(server: HTTPServer, payloads: Path) -> dict[str, Any]:
+    """listConvos and getMessages as recorded; a second page of messages is empty. Returns
+    the recorded getMessages body."""
+    server.expect_request(NOTIFICATIONS).respond_with_json({"notifications": []})
+    server.expect_request(LIST).respond_with_json(recorded_body(payloads, "c_list.yml", LIST[6:]))
+    messages = recorded_body(payloads, "c_messages.yml", MESSAGES[6:])
+
+    def page(request: Request) -> Response:
+        body = {"messages": []} if "cursor" in request.args else messages
+        return Response(json.dumps(body), content_type="application/json")
+
+    server.expect_request(MESSAGES).respond_with_handler(page)
+    return messages
+
+
+async def test_direct_messages_since_the_cursor_thread_per_contact_and_own_ones_are_skipped(
+    httpserver: HTTPServer, payloads: Path, db: Database, channel: ChannelRef
+) -> None:
+    serve_session(httpserver, payloads)
+    recorded_messages = serve_chat_inbox(httpserver, payloads)["messages"]
+    connector = connector_for(
+        service=service(httpserver), with_account=True, stream=False, direct_messages=True
+    )
+    oldest = min(m["rev"] for m in recorded_messages)
+    before_all = oldest[:-1] + chr(ord(oldest[-1]) - 1)
+
+    result = await poll(connector, db, channel, {"dms": before_all})
+
+    theirs = [m for m in recorded_messages if m["sender"]["did"] == THEIR_DID]
+    assert result.accepted == len(theirs) == 2
+    assert result.ignored == len(recorded_messages) - len(theirs)  # the account's own
+    async with db.read() as session:
+        stored = list(await session.scalars(select(Message).order_by(Message.created_at)))
+        conversations = list(await session.scalars(select(Conversation)))
+        row = await session.get(Channel, channel.id)
+    assert [m.text for m in stored] == ["Test test test", "Can you hear me?"]
+    assert {m.kind for m in stored} == {"dm"}
+    assert {m.url for m in stored} == {f"https://bsky.app/messages/{CONVO}"}
+    assert stored[0].extra["author"]["handle"] == "chriskenny.bsky.social"
+    assert len(conversations) == 1 and conversations[0].thread_key.startswith("dm:")
+    assert row is not None and row.cursor["dms"] == max(m["rev"] for m in recorded_messages)
+    (listed,) = calls(httpserver, LIST)
+    assert listed.headers["atproto-proxy"] == CHAT_PROXY
+
+
+async def test_a_new_channel_starts_with_each_conversations_last_message(
+    httpserver: HTTPServer, payloads: Path
+) -> None:
+    serve_session(httpserver, payloads)
+    serve_chat_inbox(httpserver, payloads)
+    connector = connector_for(
+        service=service(httpserver), with_account=True, stream=False, direct_messages=True
+    )
+
+    batches = [b async for b in connector.listen({})]
+
+    listed = recorded_body(payloads, "c_list.yml", LIST[6:])["convos"]
+    assert [i.payload["message"] for b in batches for i in b.items] == [
+        c["lastMessage"] for c in listed
+    ]
+    assert batches[-1].cursor == {"dms": listed[0]["lastMessage"]["rev"]}
+    assert calls(httpserver, MESSAGES) == []
+
+
+async def test_a_conversation_that_has_not_moved_is_not_read_again(
+    httpserver: HTTPServer, payloads: Path
+) -> None:
+    serve_session(httpserver, payloads)
+    serve_chat_inbox(httpserver, payloads)
+    connector = connector_for(
+        service=service(httpserver), with_account=True, stream=False, direct_messages=True
+    )
+    convo_rev = recorded_body(payloads, "c_list.yml", LIST[6:])["convos"][0]["rev"]
+
+    batches = [b async for b in connector.listen({"dms": convo_rev})]
+
+    assert batches == []
+    assert calls(httpserver, MESSAGES) == []
+
+
+async def test_an_app_password_without_dm_access_leaves_the_rest_of_the_channel_working(
+    httpserver: HTTPServer, payloads: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    serve_session(httpserver, payloads)
+    notifications = recorded_body(payloads, "n_notifications.yml", NOTIFICATIONS[6:])
+    httpserver.expect_request(NOTIFICATIONS).respond_with_json(notifications)
+    httpserver.expect_request(LIST).respond_with_response(
+        _json(400, {"error": "InvalidToken", "message": "Bad token scope"})
+    )
+    connector = connector_for(
+        service=service(httpserver), with_account=True, stream=False, direct_messages=True
+    )
+
+    first = [b async for b in connector.listen({})]
+    again = [b async for b in connector.listen(first[-1].cursor or {})]
+
+    assert first and {i.source for b in first + again for i in b.items} == {"notifications"}
+    assert len(calls(httpserver, LIST)) == 1  # not asked again
+    assert "direct messages are not read" in caplog.text

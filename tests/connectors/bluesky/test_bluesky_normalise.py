@@ -91,3 +91,48 @@ def test_a_recorded_thread_view_post_normalises(payloads: Path) -> None:
 def test_undecodable_payloads_are_invalid_with_a_reason(frame: str | bytes, reason: str) -> None:
     with pytest.raises(InvalidMessage, match=reason):
         normalise_payload(frame)
+
+
+CHAT_CONVO = {
+    "id": "3ku7w6h4vog2d",
+    "members": [
+        {"did": "did:plc:own", "handle": "acme.bsky.social"},
+        {"did": "did:plc:kari", "handle": "kari.bsky.social", "displayName": " Kari "},
+    ],
+}
+
+
+def chat_message(**changes: object) -> dict:
+    message = {
+        "$type": "chat.bsky.convo.defs#messageView",
+        "id": "3lphbnrx7l32l",
+        "rev": "2222223ej42tu",
+        "sender": {"did": "did:plc:kari"},
+        "text": "Kan jeg bytte størrelse?",
+        "sentAt": "2025-05-18T14:33:51.935Z",
+    }
+    return {"convo": CHAT_CONVO, "message": {**message, **changes}}
+
+
+def test_a_chat_message_is_a_dm_from_the_member_who_sent_it() -> None:
+    message = normalise_payload(chat_message(), own_did="did:plc:own")
+
+    assert message is not None
+    assert (message.kind, message.external_id) == ("dm", "3lphbnrx7l32l")
+    assert (message.author.handle, message.author.name) == ("kari.bsky.social", "Kari")
+    assert message.url == "https://bsky.app/messages/3ku7w6h4vog2d"
+    assert message.created_at == datetime(2025, 5, 18, 14, 33, 51, 935000, tzinfo=UTC)
+    assert message.addressed
+
+
+def test_own_and_deleted_chat_messages_are_not_messages() -> None:
+    own = chat_message(sender={"did": "did:plc:own"})
+    deleted = chat_message(**{"$type": "chat.bsky.convo.defs#deletedMessageView"})
+
+    assert normalise_payload(own, own_did="did:plc:own") is None
+    assert normalise_payload(deleted, own_did="did:plc:own") is None
+
+
+def test_a_chat_message_without_a_time_is_quarantined() -> None:
+    with pytest.raises(InvalidMessage, match="createdAt"):
+        normalise_payload(chat_message(sentAt=None), own_did="did:plc:own")

@@ -8,15 +8,22 @@ Configuration (``channel.config``), all optional:
   that contain one of them (case-insensitive) and are also searched with ``searchPosts``.
 * ``service`` — the XRPC service (default ``https://bsky.social``); ``follow_pds`` (default
   true) lets the SDK move to the account's PDS after login.
+* ``direct_messages`` (default true) reads the account's chat conversations too; it needs an
+  app password made with "Allow access to your direct messages" (without it the channel goes
+  on without DMs and logs why).
 * ``batch_size`` (100), ``batch_seconds`` (1.0), ``overlap_seconds`` (5), ``poll_seconds``
   (60), ``timeout`` (30).
 
 Cursor: ``{"time_us": <Jetstream cursor>, "notifications": <indexedAt>, "search:<q>":
-<indexedAt>}``. A Jetstream batch's cursor is the largest ``time_us`` in it. The stream is
-(re)opened at ``time_us`` minus the overlap, so events around a drop or a crash are sent twice
-and the pipeline drops the second copy (the external id is the post's ``at://`` URI). Between
-stream rounds of ``poll_seconds``, notifications (mentions, replies, quotes) and keyword
-searches are polled newest-first back to the saved ``indexedAt`` and emitted oldest first.
+<indexedAt>, "dms": <chat rev>}``. A Jetstream batch's cursor is the largest ``time_us`` in it.
+The stream is (re)opened at ``time_us`` minus the overlap, so events around a drop or a crash
+are sent twice and the pipeline drops the second copy (the external id is the post's ``at://``
+URI). Between stream rounds of ``poll_seconds``, notifications (mentions, replies, quotes) and
+keyword searches are polled newest-first back to the saved ``indexedAt`` and emitted oldest
+first. Direct messages are polled the same way by their ``rev`` (the chat service's ordered
+revision): ``listConvos`` names the conversations whose ``rev`` moved past the saved one,
+``getMessages`` reads each back to it; a new channel starts with each conversation's last
+message.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from allsang.connectors.bluesky.client import (
     DEFAULT_JETSTREAM,
     DEFAULT_SERVICE,
     DEFAULT_TIMEOUT,
+    ChatNotAllowed,
     Jetstream,
     StreamDropped,
     Xrpc,
@@ -55,6 +63,7 @@ from allsang.connectors.bluesky.client import (
 from allsang.connectors.bluesky.normalise import (
     NETWORK,
     POST_COLLECTION,
+    chat_url,
     decode_frame,
     normalise_payload,
     web_url,
@@ -98,6 +107,7 @@ class BlueskyConnector:
         self.batch_seconds = float(config.get("batch_seconds", 1.0))
         self.overlap_us = int(float(config.get("overlap_seconds", 5)) * 1_000_000)
         self.poll_seconds = float(config.get("poll_seconds", 60.0))
+        self.direct_messages = bool(config.get("direct_messages", True))
         timeout = float(config.get("timeout", DEFAULT_TIMEOUT))
         credentials = BlueskyCredentials.from_dict(context.credentials)
         self.xrpc = xrpc or Xrpc(
@@ -164,6 +174,61 @@ class BlueskyConnector:
                 [RawItem(i, source=key) for i in reversed(items)],
                 cursor=dict(state),
             )
+        if self.direct_messages:
+            try:
+                chats = await self._new_chat_messages(state.get("dms"))
+            except ChatNotAllowed as exc:
+                log.warning("%s: %s; its direct messages are not read", self.context.account, exc)
+                self.direct_messages = False
+                return
+            if chats:
+                chats.sort(key=lambda i: str(i["message"].get("rev") or ""))
+                state["dms"] = str(chats[-1]["message"].get("rev") or "") or state.get("dms")
+                yield Batch([RawItem(i, source="dms") for i in chats], cursor=dict(state))
+
+    async def _new_chat_messages(self, seen: str | None) -> list[dict[str, Any]]:
+        """Chat messages with a ``rev`` after ``seen``, each as ``{"convo", "message"}``;
+        without ``seen`` the last message of each conversation on the first page."""
+        found: list[dict[str, Any]] = []
+        page_cursor: str | None = None
+        for _ in range(MAX_PAGES if seen else 1):
+            query: dict[str, Any] = {"limit": PAGE_SIZE}
+            if page_cursor:
+                query["cursor"] = page_cursor
+            body = await self.xrpc.query("chat.bsky.convo.listConvos", query, chat=True)
+            convos = [c for c in body.get("convos") or [] if isinstance(c, dict) and c.get("id")]
+            moved = [c for c in convos if not seen or str(c.get("rev") or "") > seen]
+            for convo in moved:
+                context = {"id": convo["id"], "members": _members(convo)}
+                if seen:
+                    messages = await self._chat_messages_after(str(convo["id"]), seen)
+                else:
+                    last = convo.get("lastMessage")
+                    messages = [last] if isinstance(last, dict) else []
+                found += [{"convo": context, "message": m} for m in messages]
+            page_cursor = body.get("cursor")
+            # Conversations come most recently active first: a page with one that has not
+            # moved means the rest have not either.
+            if len(moved) < len(convos) or not page_cursor:
+                break
+        return found
+
+    async def _chat_messages_after(self, convo_id: str, seen: str) -> list[dict[str, Any]]:
+        """The conversation's messages with a ``rev`` after ``seen`` (read newest first)."""
+        found: list[dict[str, Any]] = []
+        page_cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            query: dict[str, Any] = {"convoId": convo_id, "limit": PAGE_SIZE}
+            if page_cursor:
+                query["cursor"] = page_cursor
+            body = await self.xrpc.query("chat.bsky.convo.getMessages", query, chat=True)
+            page = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+            fresh = [m for m in page if str(m.get("rev") or "") > seen]
+            found += fresh
+            page_cursor = body.get("cursor")
+            if len(fresh) < len(page) or not page_cursor:
+                break
+        return found
 
     async def _newer(
         self, nsid: str, params: dict[str, Any], listed: str, seen: str | None
@@ -298,7 +363,7 @@ class BlueskyConnector:
         sent = await self.xrpc.send_message(convo.id, text)
         return Sent(
             external_id=sent.id,
-            url=f"https://bsky.app/messages/{convo.id}",
+            url=chat_url(convo.id),
             created_at=_timestamp(sent.sent_at),
         )
 
@@ -338,6 +403,16 @@ class BlueskyConnector:
 
     async def close(self) -> None:
         await self.xrpc.close()
+
+
+def _members(convo: dict[str, Any]) -> list[dict[str, str]]:
+    """Who is in a conversation, as much as normalising needs (the full profile views with
+    their known followers would be most of every stored message)."""
+    return [
+        {k: str(m[k]) for k in ("did", "handle", "displayName") if m.get(k)}
+        for m in convo.get("members") or []
+        if isinstance(m, dict)
+    ]
 
 
 def _timestamp(value: str) -> datetime | None:

@@ -10,9 +10,15 @@ Three shapes reach :func:`normalise_payload`, told apart by their keys:
   "author", …}``): ``mention``, ``reply`` and ``quote`` are messages addressed to the account
   (``addressed=True``); every other reason (like, follow, repost…) gives ``None``.
 * a **post view** from ``searchPosts``/``getPosts`` (``{"uri", "record", "author", …}``).
+* a **chat message** (``{"convo": {"id", "members"}, "message": <messageView>}``): the
+  connector pairs each ``chat.bsky.convo`` message with its conversation, whose members give
+  the sender's handle. It is a ``dm`` (threaded per contact by the pipeline); a deleted
+  message and the account's own messages give ``None`` (what the inbox sends is stored when
+  it is sent; a DM thread's contact is the other person, never the account).
 
-The external id is the post's ``at://<did>/app.bsky.feed.post/<rkey>`` URI in every shape, so a
-post seen in the stream and again in a search is stored once.
+The external id is the post's ``at://<did>/app.bsky.feed.post/<rkey>`` URI in every post shape,
+so a post seen in the stream and again in a search is stored once; a chat message's is its id
+(what ``sendMessage`` answered, so a message sent from the inbox is not stored twice).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from allsang.ingest.message import InvalidMessage, NormalisedMessage, validate_m
 NETWORK = "bluesky"
 POST_COLLECTION = "app.bsky.feed.post"
 ADDRESSED_REASONS = frozenset({"mention", "reply", "quote"})
+CHAT_MESSAGE = "chat.bsky.convo.defs#messageView"
 
 
 def post_uri(did: str, rkey: str) -> str:
@@ -78,7 +85,49 @@ def normalise_payload(
         return _view(payload, own_did, addressed=True)
     if "record" in payload and "uri" in payload:
         return _view(payload, own_did, addressed=False)
-    raise InvalidMessage("not a Jetstream event, notification or post view")
+    if "message" in payload and "convo" in payload:
+        return _chat(payload, own_did)
+    raise InvalidMessage("not a Jetstream event, notification, post view or chat message")
+
+
+def chat_url(convo_id: str) -> str:
+    return f"https://bsky.app/messages/{convo_id}"
+
+
+def _chat(item: Mapping[str, Any], own_did: str) -> NormalisedMessage | None:
+    message, convo = item.get("message"), item.get("convo")
+    if not isinstance(message, Mapping) or not isinstance(convo, Mapping):
+        raise InvalidMessage("chat message without a message or a conversation object")
+    if message.get("$type", CHAT_MESSAGE) != CHAT_MESSAGE:
+        return None  # deletedMessageView and types this code does not know
+    sender = message.get("sender")
+    did = str(sender.get("did") or "") if isinstance(sender, Mapping) else ""
+    message_id, convo_id = str(message.get("id") or ""), str(convo.get("id") or "")
+    if not did or not message_id or not convo_id:
+        raise InvalidMessage("chat message without a sender, an id or a conversation id")
+    if own_did and did == own_did:
+        return None
+    members = convo.get("members")
+    listed = members if isinstance(members, list) else []
+    member = next((m for m in listed if isinstance(m, Mapping) and m.get("did") == did), {})
+    return validate_message(
+        {
+            "channel": NETWORK,
+            "external_id": message_id,
+            "url": chat_url(convo_id),
+            "kind": "dm",
+            "author": {
+                "handle": str(member.get("handle") or did),
+                "name": str(member.get("displayName") or "").strip(),
+                "did": did,
+                "url": _profile(did),
+            },
+            "text": str(message.get("text") or ""),
+            "created_at": _created_at(message.get("sentAt")),
+            "in_reply_to": None,
+            "convo_id": convo_id,
+        }
+    )
 
 
 def _jetstream(
@@ -155,8 +204,8 @@ def _profile(did: str) -> str:
 
 
 def _created_at(value: Any) -> datetime:
-    """The record's ``createdAt``; a record without a readable one is quarantined, since the
-    time is what orders a conversation."""
+    """The record's ``createdAt`` (a chat message's ``sentAt``); an item without a readable one
+    is quarantined, since the time is what orders a conversation."""
     if not isinstance(value, str):
         raise InvalidMessage("record has no createdAt")
     try:
