@@ -304,7 +304,7 @@ _MESSAGE_COLUMNS = (
 )  # fmt: skip
 _CONVERSATION_COLUMNS = (
     "workspace_id", "channel_id", "contact_id", "thread_key", "subject", "status",
-    "created_at", "updated_at",
+    "last_message_at", "waiting_since", "created_at", "updated_at",
 )  # fmt: skip
 _CONTACT_COLUMNS = ("workspace_id", "network", "handle", "name", "url", "profile", "created_at")
 
@@ -378,10 +378,18 @@ def _store(session: Session, channel: ChannelRef, prepared: list[_Prepared]) -> 
         placement.append(target)
         in_batch[message.external_id] = target
 
-    created = _open_conversations(bulk, channel, contacts, new_threads)
+    # Each conversation's clock: the stamps of its latest and its first inbound message here.
+    clocks: dict[int | str, tuple[Any, Any]] = {}
+    for item, target in zip(fresh, placement, strict=True):
+        if target is not None:
+            stamp = stamps[id(item)]
+            latest, inbound = clocks.get(target, (stamp, None))
+            if item.message.direction == "inbound":
+                inbound = stamp if inbound is None else min(inbound, stamp)
+            clocks[target] = (max(latest, stamp), inbound)
+    created = _open_conversations(bulk, channel, contacts, new_threads, clocks)
     received_at = bulk.timestamp(utcnow())
     rows = []
-    touched: dict[int, tuple[Any, Any]] = {}  # stamps of the latest and first inbound
     for item, target in zip(fresh, placement, strict=True):
         m, e, stamp = item.message, item.enrichment, stamps[id(item)]
         conversation_id = created[target] if isinstance(target, str) else target
@@ -410,11 +418,6 @@ def _store(session: Session, channel: ChannelRef, prepared: list[_Prepared]) -> 
                 received_at,
             )
         )
-        if conversation_id is not None:
-            latest, inbound = touched.get(conversation_id, (stamp, None))
-            if direction == "inbound":
-                inbound = stamp if inbound is None else min(inbound, stamp)
-            touched[conversation_id] = (max(latest, stamp), inbound)
     stored = [
         row[0]
         for row in bulk.insert(
@@ -422,7 +425,8 @@ def _store(session: Session, channel: ChannelRef, prepared: list[_Prepared]) -> 
         )
     ]
     stored.sort()
-    _update_conversations(bulk, touched)
+    # New conversations were created with their clocks set: no update (nor its triggers).
+    _update_conversations(bulk, {t: c for t, c in clocks.items() if isinstance(t, int)})
     return stored
 
 
@@ -453,9 +457,11 @@ def _open_conversations(
     channel: ChannelRef,
     contacts: dict[str, int],
     threads: dict[str, NormalisedMessage],
+    clocks: dict[int | str, tuple[Any, Any]],
 ) -> dict[str, int]:
-    """Create the batch's new conversations in multi-row INSERTs; their ids by thread key
-    (unique within a batch, so ``RETURNING`` order does not matter)."""
+    """Create the batch's new conversations in multi-row INSERTs, their clocks already set
+    (see ``_UPDATE_CONVERSATION``); their ids by thread key (unique within a batch, so
+    ``RETURNING`` order does not matter)."""
     now = bulk.timestamp(utcnow())
     rows = [
         (
@@ -465,6 +471,7 @@ def _open_conversations(
             key,
             str((first.model_extra or {}).get("title") or first.text[:200]),
             "new",
+            *clocks[key],
             now,
             now,
         )

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "0017"
 down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
@@ -23,7 +22,9 @@ def upgrade() -> None:
     # Plain ADD COLUMN (no batch copy of the table): nullable columns need nothing more.
     for name in COLUMNS:
         op.add_column("post_delivery", sa.Column(name, sa.Integer(), nullable=True))
-    op.add_column("post_delivery", sa.Column("engagement_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column(
+        "post_delivery", sa.Column("engagement_at", sa.DateTime(timezone=True), nullable=True)
+    )
 
 
 def downgrade() -> None:
