@@ -193,6 +193,72 @@ async def test_only_the_newest_hits_are_scored_but_every_match_is_listed_and_cou
     assert page.counts["new"] == 3
 
 
+async def _page(db: Database, workspace_id: int, **params: str) -> listing.InboxPage:
+    await search.ensure_current(db)
+    async with db.read() as session:
+        return await listing.list_inbox(session, workspace_id, None, InboxFilter.from_query(params))
+
+
+async def test_a_search_with_more_hits_than_the_cap_lists_and_counts_only_the_newest(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace_id, channel_id = await _workspace(db)
+    oldest = await _conversation(db, workspace_id, channel_id, "Faktura faktura faktura", "sv")
+    middle = await _conversation(
+        db, workspace_id, channel_id, "En text där en faktura nämns", "sv", minutes=1
+    )
+    newest = await _conversation(
+        db, workspace_id, channel_id, "Ännu en text där en faktura nämns", "sv", minutes=2
+    )
+    async with db.write() as session:
+        await session.execute(
+            update(Conversation).where(Conversation.id == middle).values(status="closed")
+        )
+    monkeypatch.setattr(search, "CAPPED", 2)
+    page = await _page(db, workspace_id, q="faktura")
+    assert page.counts_capped
+    # The best match (the oldest, "faktura" three times) is beyond the newest two hits.
+    assert {row.conversation.id for row in page.rows} == {newest, middle}
+    assert (page.counts["new"], page.counts["closed"]) == (1, 1)
+    by_date = await _page(db, workspace_id, q="faktura", sort="date")
+    assert [row.conversation.id for row in by_date.rows] == [newest, middle]
+    assert by_date.counts_capped
+    closed = await _page(db, workspace_id, q="faktura", status="closed")
+    assert [row.conversation.id for row in closed.rows] == [middle]
+    assert closed.counts_capped
+    # At the cap, nothing is left out: the same search is exact again.
+    monkeypatch.setattr(search, "CAPPED", 3)
+    page = await _page(db, workspace_id, q="faktura")
+    assert not page.counts_capped
+    assert page.rows[0].conversation.id == oldest
+    assert (page.counts["new"], page.counts["closed"]) == (2, 1)
+    by_date = await _page(db, workspace_id, q="faktura", sort="date")
+    assert [row.conversation.id for row in by_date.rows] == [newest, middle, oldest]
+
+
+async def test_the_cap_counts_only_the_workspaces_own_hits(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace_id, channel_id = await _workspace(db)
+    first = await _conversation(db, workspace_id, channel_id, "Leveransen är sen", "sv")
+    second = await _conversation(db, workspace_id, channel_id, "Leveransen kom", "sv", minutes=1)
+    async with db.write() as session:
+        other = Workspace(slug="other", name="Other")
+        session.add(other)
+        await session.flush()
+        other_channel = Channel(workspace_id=other.id, network="mastodon", name="Other")
+        session.add(other_channel)
+        await session.flush()
+        other_ids = (other.id, other_channel.id)
+    for minutes in (2, 3, 4):  # newer hits, in another workspace
+        await _conversation(db, *other_ids, "Leveransen igen", "sv", minutes=minutes)
+    monkeypatch.setattr(search, "CAPPED", 2)
+    page = await _page(db, workspace_id, q="leveransen", sort="date")
+    assert [row.conversation.id for row in page.rows] == [second, first]
+    assert not page.counts_capped
+    assert (await _page(db, other_ids[0], q="leveransen")).counts_capped
+
+
 async def test_search_combines_with_the_other_filters(db: Database) -> None:
     workspace_id, channel_id = await _workspace(db)
     swedish = await _conversation(db, workspace_id, channel_id, "Leveransen är sen", "sv")

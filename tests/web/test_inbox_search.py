@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from allsang.inbox import search
 from allsang.runtime import Runtime
 from tests.inbox.seed import Seeded, seed
 from tests.web.conftest import ClientFactory, World
@@ -128,3 +129,35 @@ async def test_replies_and_notes_written_through_the_app_are_found_at_once(
         "/api/v1/conversations", params={"q": "återbetalningen"}, headers=headers
     )
     assert [item["id"] for item in found.json()["items"]] == [seeded.conversations[2].id]
+
+
+async def test_a_search_beyond_the_cap_says_its_counts_are_lower_bounds(
+    client: httpx.AsyncClient,
+    client_as: ClientFactory,
+    runtime: Runtime,
+    world: World,
+    seeded: Seeded,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every conversation's contact handle is on mastodon.example: three hits, two read.
+    monkeypatch.setattr(search, "CAPPED", 2)
+    viewer = await client_as("viewer")
+    html = (await viewer.get("/inbox", params={"q": "@mastodon.example", "sort": "date"})).text
+    assert row_order(html, seeded) == [c.id for c in reversed(seeded.conversations[1:])]
+    assert '<span class="count">2+</span>' in html
+    assert "Showing the conversations among the newest 2 matches" in html
+    headers = await token(runtime, world.workspace.id, "viewer")
+    response = await client.get(
+        "/api/v1/conversations", params={"q": "@mastodon.example"}, headers=headers
+    )
+    assert response.json()["search_capped"] is True
+    assert len(response.json()["items"]) == 2
+    monkeypatch.setattr(search, "CAPPED", 3)
+    html = (await viewer.get("/inbox", params={"q": "@mastodon.example"})).text
+    assert '<span class="count">3</span>' in html
+    assert "Showing the conversations among" not in html
+    response = await client.get(
+        "/api/v1/conversations", params={"q": "@mastodon.example"}, headers=headers
+    )
+    assert response.json()["search_capped"] is False
+    assert len(response.json()["items"]) == 3

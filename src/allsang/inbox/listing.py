@@ -139,12 +139,14 @@ class InboxFilter:
 class Prepared:
     """The parts of a filter that need work before the list query: the search matches
     (``conversation_id``, ``rank``) for ordering by relevance, the same matches without a
-    rank (``conversation_id``; cheaper, for filtering and counting) and the conversations a
+    rank (``conversation_id``; cheaper, for filtering and counting), whether the search
+    stopped at its newest :data:`~allsang.inbox.search.CAPPED` hits and the conversations a
     listening query matched."""
 
     search: Subquery | None = None
     search_ids: Select[tuple[int]] | None = None
     query_ids: frozenset[int] | None = None
+    search_capped: bool = False
 
 
 async def prepare(
@@ -152,12 +154,14 @@ async def prepare(
 ) -> Prepared:
     """Raises :class:`~allsang.listening.query.QuerySyntaxError` for an unusable ``query``."""
     found = found_ids = None
+    capped = False
     if f.q:
         parts = search.parse_search(f.q)
         dialect = session.bind.dialect.name
         if parts:
             found = search.matches(dialect, workspace_id, parts).subquery("search")
             found_ids = search.matching_conversations(dialect, workspace_id, parts)
+            capped = await search.capped(session, workspace_id, parts)
         else:
             found = (
                 select(Conversation.id.label("conversation_id"), func.max(0).label("rank"))
@@ -167,7 +171,7 @@ async def prepare(
             )
             found_ids = select(Conversation.id).where(false())
     if not f.query:
-        return Prepared(found, found_ids)
+        return Prepared(found, found_ids, search_capped=capped)
     compiled = query_filter.compile_filter(f.query)
     candidates = _filtered(
         select(Conversation.id),
@@ -178,7 +182,7 @@ async def prepare(
         with_status=False,
     )
     ids = await query_filter.matching_conversations(session, compiled, candidates)
-    return Prepared(found, found_ids, frozenset(ids))
+    return Prepared(found, found_ids, frozenset(ids), capped)
 
 
 @dataclass(slots=True)
@@ -202,6 +206,9 @@ class InboxPage:
     rows: list[InboxRow]
     next_cursor: str | None
     counts: dict[str, int]
+    # The search stopped at its newest search.CAPPED hits: the rows are the conversations
+    # among them and the counts are lower bounds (shown as "10,000+").
+    counts_capped: bool = False
 
 
 def encode_cursor(at: datetime, conversation_id: int) -> str:
@@ -307,15 +314,19 @@ async def list_inbox(
     Raises :class:`~allsang.listening.query.QuerySyntaxError` for an unusable ``query``."""
     prepared = await prepare(session, workspace_id, person_id, f)
     if f.by_relevance and prepared.search is not None:
-        return await _by_relevance(
+        page = await _by_relevance(
             session, workspace_id, person_id, f, prepared, after, limit, only
         )
+        page.counts_capped = prepared.search_capped and only is None
+        return page
     position = decode_cursor(after) if after else None
     if prepared.search_ids is not None and only is None:
         found, counts = await _page_and_counts(
             session, workspace_id, person_id, f, prepared, None, position=position, limit=limit
         )
-        return await _page(session, person_id, found, limit, counts)
+        page = await _page(session, person_id, found, limit, counts)
+        page.counts_capped = prepared.search_capped
+        return page
     query = _filtered(select(Conversation), workspace_id, person_id, f, prepared)
     if only is not None:
         query = query.where(Conversation.id.in_(list(only)))

@@ -31,7 +31,7 @@ from allsang.db.models import (
     Person,
     Tag,
 )
-from allsang.inbox import actions, listing, presence, replies
+from allsang.inbox import actions, listing, presence, replies, search
 from allsang.inbox.listing import InboxFilter
 from allsang.inbox.search import ensure_current as ensure_search_current
 from allsang.listening.intent import INTENTS
@@ -176,6 +176,7 @@ async def inbox_page(
             "views": views,
             "section": "inbox",
             "query_error": query_error,
+            "search_cap": search.CAPPED,
             **HELPERS,
         },
         status_code=400 if query_error else 200,

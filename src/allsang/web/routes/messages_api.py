@@ -24,7 +24,7 @@ from starlette.responses import Response
 from allsang import channels
 from allsang.connectors.base import RawItem
 from allsang.db.models import Channel, Contact, Conversation, Message
-from allsang.inbox import actions, listing, replies
+from allsang.inbox import actions, listing, replies, search
 from allsang.inbox.search import ensure_current as ensure_search_current
 from allsang.ingest.message import NormalisedMessage
 from allsang.ingest.pipeline import IngestResult
@@ -216,6 +216,12 @@ class ConversationOut(BaseModel):
 class ConversationPage(BaseModel):
     items: list[ConversationOut]
     next: str | None = Field(description="Pass as `before` for the next (older) page")
+    search_capped: bool = Field(
+        default=False,
+        description=f"With `q`: more documents match than a search reads (the newest "
+        f"{search.CAPPED:,}), so these pages hold only the conversations among those; refine "
+        "the search for older ones",
+    )
 
 
 class ConversationDetail(ConversationOut):
@@ -515,7 +521,7 @@ async def list_conversations(
     if len(rows) > limit:
         conversation, *_rest, at = rows[limit - 1]
         next_cursor = _encode_cursor(_aware(at) or conversation.created_at, conversation.id)
-    return ConversationPage(items=items, next=next_cursor)
+    return ConversationPage(items=items, next=next_cursor, search_capped=prepared.search_capped)
 
 
 @router.get(
