@@ -215,13 +215,16 @@ async def _measure(url: str, messages: int, runs: int, label: str) -> dict[str, 
         out[f"{label}_baseline_ms"] = base
         for name, params in VIEWS:
             f = InboxFilter.from_query(params)
+            pages: list[listing.InboxPage] = []
 
-            async def view(f: InboxFilter = f) -> None:
+            async def view(f: InboxFilter = f, pages: list[listing.InboxPage] = pages) -> None:
                 async with db.read() as session:
-                    await listing.list_inbox(session, workspace_id, None, f)
+                    pages.append(await listing.list_inbox(session, workspace_id, None, f))
 
-            timing = await _timed(runs, view)
+            timing: dict[str, Any] = await _timed(runs, view)
             timing["p95_vs_baseline"] = round(timing["p95"] / max(base["p95"], 0.001), 1)
+            if f.q:  # whether the search stopped at its newest search.CAPPED hits
+                timing["capped"] = pages[-1].counts_capped
             out[f"{label}_{name}_ms"] = timing
     finally:
         await db.dispose()
