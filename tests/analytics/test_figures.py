@@ -148,3 +148,37 @@ async def test_whole_weeks_keep_only_their_most_active_voices(
     assert [row[1] for row in day.table("voices").rows] == ["asa", "cy", "bo"]
     # One voice per channel and week: asa (2) on Mastodon, cy (2) by e-mail; bo (1) is left out.
     assert [row[1] for row in week.table("voices").rows] == ["asa", "cy"]
+
+
+async def test_engagement_per_channel_and_the_best_times_to_post(db: Database) -> None:
+    async with db.write() as session:
+        w = await known_history(session)
+        post = Post(workspace_id=w.workspace.id, department_id=w.press.id, title="Program")
+        session.add(post)
+        await session.flush()
+        # (UTC hour, likes, reposts, replies, read back?) — Stockholm is UTC+1 on 2 March.
+        for hour, likes, reposts, replies, read in (
+            (10, 3, 1, 0, True),
+            (14, 5, 1, 2, True),
+            (15, 90, 9, 9, False),  # never read back from the network: left out
+        ):
+            session.add(
+                PostDelivery(
+                    workspace_id=w.workspace.id,
+                    post_id=post.id,
+                    channel_id=w.mastodon.id,
+                    due_at=at(2, hour),
+                    state="published",
+                    idempotency_key=f"e{hour}-{post.id}",
+                    published_at=at(2, hour),
+                    likes=likes,
+                    reposts=reposts,
+                    replies=replies,
+                    engagement_at=at(3, 9) if read else None,
+                )
+            )
+    await aggregate.refresh(db, w.workspace.id)
+    async with db.read() as session:
+        report = await build_report(session, w.workspace.id, Filters(MONDAY, MONDAY))
+    assert report.table("engagement_channel").rows == [["Mastodon", 2, 8, 2, 2, 6.0]]
+    assert report.table("best_times").rows == [["Monday 15:00", 1, 8.0], ["Monday 11:00", 1, 4.0]]

@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
+from babel.dates import get_day_names
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,10 +44,11 @@ from allsang.db.models.analytics import (
     AnalyticsVoiceDay,
 )
 from allsang.db.models.publishing import Post, PostDelivery
-from allsang.i18n import N_
+from allsang.i18n import N_, current_locale
 from allsang.i18n import gettext as _
 
 TOP_VOICES = 10
+BEST_TIMES = 10  # weekday-and-hour slots listed, best first
 SPIKE_KINDS = ("query_spike", "term_spike")
 
 
@@ -339,6 +341,7 @@ async def build_report(session: AsyncSession, workspace_id: int, f: Filters) -> 
     tables.append(await _voices(session, workspace_id, f))
     tables.append(await _languages(session, workspace_id, f))
     tables.extend(await _publishing(session, workspace_id, f, names))
+    tables.extend(await _engagement(session, workspace_id, f, names))
     tables.extend(await _spread(session, workspace_id, f, names))
     return Report(f, headline, tables)
 
@@ -524,6 +527,28 @@ async def _languages(session: AsyncSession, workspace_id: int, f: Filters) -> Ta
     )
 
 
+async def _published(session: AsyncSession, workspace_id: int, f: Filters) -> list[Any]:
+    """The deliveries the publishing module published in the period, with the filters: the
+    post's department (else the channel's) and the post's author. Joins ``Post`` and
+    ``Channel``."""
+    workspace = await session.get(Workspace, workspace_id)
+    zone = ZoneInfo(workspace.timezone if workspace and workspace.timezone else "UTC")
+    start, end = day_bounds(f.first, f.last, zone)
+    delivered = PostDelivery.published_at
+    where = [PostDelivery.workspace_id == workspace_id, delivered >= start, delivered < end]
+    if f.channel_id:
+        where.append(PostDelivery.channel_id == f.channel_id)
+    if f.department_id:
+        where.append(_post_department() == f.department_id)
+    if f.person_id:
+        where.append(Post.author_id == f.person_id)
+    return where
+
+
+def _post_department() -> Any:
+    return func.coalesce(Post.department_id, Channel.department_id, 0)
+
+
 async def _publishing(
     session: AsyncSession, workspace_id: int, f: Filters, names: dict[str, dict[int, str]]
 ) -> list[Table]:
@@ -531,22 +556,8 @@ async def _publishing(
     publishing module delivered in the period (its ``post_delivery`` rows: one per post and
     channel, few enough to count directly)."""
     d = AnalyticsDay
-    workspace = await session.get(Workspace, workspace_id)
-    zone = ZoneInfo(workspace.timezone if workspace and workspace.timezone else "UTC")
-    start, end = day_bounds(f.first, f.last, zone)
-    delivered = PostDelivery.published_at
-    department = func.coalesce(Post.department_id, Channel.department_id, 0)
-    published_where = [
-        PostDelivery.workspace_id == workspace_id,
-        delivered >= start,
-        delivered < end,
-    ]
-    if f.channel_id:
-        published_where.append(PostDelivery.channel_id == f.channel_id)
-    if f.department_id:
-        published_where.append(department == f.department_id)
-    if f.person_id:
-        published_where.append(Post.author_id == f.person_id)
+    department = _post_department()
+    published_where = await _published(session, workspace_id, f)
     tables = []
     for key, title, dimension in (
         ("posts_channel", N_("Posts per channel"), "channel_id"),
@@ -591,6 +602,78 @@ async def _publishing(
             )
         )
     return tables
+
+
+async def _engagement(
+    session: AsyncSession, workspace_id: int, f: Filters, names: dict[str, dict[int, str]]
+) -> list[Table]:
+    """Engagement the networks reported for the posts published in the period (read back by
+    the publishing module, ``post_delivery.likes``/``reposts``/``replies``; deliveries never
+    read back are left out): per channel, and per local weekday and hour of publishing — the
+    best times to post. Posts are few, so their deliveries are read one by one."""
+    workspace = await session.get(Workspace, workspace_id)
+    zone = ZoneInfo(workspace.timezone if workspace and workspace.timezone else "UTC")
+    delivery = PostDelivery
+    per_channel: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    per_slot: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
+    for channel, published, likes, reposts, replies in await session.execute(
+        select(
+            delivery.channel_id,
+            delivery.published_at,
+            delivery.likes,
+            delivery.reposts,
+            delivery.replies,
+        )
+        .join(Post, Post.id == delivery.post_id)
+        .join(Channel, Channel.id == delivery.channel_id)
+        .where(*await _published(session, workspace_id, f), delivery.engagement_at.is_not(None))
+    ):
+        counts = (likes or 0, reposts or 0, replies or 0)
+        figures = per_channel[channel]
+        figures[0] += 1
+        for n, value in enumerate(counts, start=1):
+            figures[n] += value
+        local = published.astimezone(zone)
+        slot = per_slot[(local.weekday(), local.hour)]
+        slot[0] += 1
+        slot[1] += sum(counts)
+    channels = names["channel_id"]
+    by_channel = Table(
+        "engagement_channel",
+        N_("Engagement per channel"),
+        [
+            Column("name", N_("Name"), "text"),
+            Column("posts", N_("Posts")),
+            Column("likes", N_("Likes")),
+            Column("reposts", N_("Reposts")),
+            Column("replies", N_("Replies")),
+            Column("per_post", N_("Engagement per post"), "float"),
+        ],
+        [
+            [channels.get(k, _("None")), *v, round(sum(v[1:]) / v[0], 2)]
+            for k, v in sorted(per_channel.items(), key=lambda kv: channels.get(kv[0], ""))
+        ],
+        chart="bar",
+        series=["per_post"],
+    )
+    days = get_day_names("wide", locale=current_locale())
+    best = sorted(per_slot.items(), key=lambda kv: (-kv[1][1] / kv[1][0], -kv[1][0], kv[0]))
+    by_time = Table(
+        "best_times",
+        N_("Best times to post"),
+        [
+            Column("slot", N_("Weekday and hour"), "text"),
+            Column("posts", N_("Posts")),
+            Column("per_post", N_("Engagement per post"), "float"),
+        ],
+        [
+            [f"{days[weekday]} {hour:02d}:00", n, round(total / n, 2)]
+            for (weekday, hour), (n, total) in best[:BEST_TIMES]
+        ],
+        chart="bar",
+        series=["per_post"],
+    )
+    return [by_channel, by_time]
 
 
 async def _spread(
