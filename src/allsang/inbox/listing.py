@@ -138,13 +138,12 @@ class InboxFilter:
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """The parts of a filter that need work before the list query: the search matches
-    (``conversation_id``, ``rank``) for ordering by relevance, the same matches without a
-    rank (``conversation_id``; cheaper, for filtering and counting), whether the search
-    stopped at its newest :data:`~allsang.inbox.search.CAPPED` hits and the conversations a
-    listening query matched."""
+    (``conversation_id``, ``rank``) for ordering by relevance, the conversations with one of
+    the newest :data:`~allsang.inbox.search.CAPPED` matches (for filtering and counting) and
+    whether there were more, and the conversations a listening query matched."""
 
     search: Subquery | None = None
-    search_ids: Select[tuple[int]] | None = None
+    search_ids: frozenset[int] | None = None
     query_ids: frozenset[int] | None = None
     search_capped: bool = False
 
@@ -160,8 +159,7 @@ async def prepare(
         dialect = session.bind.dialect.name
         if parts:
             found = search.matches(dialect, workspace_id, parts).subquery("search")
-            found_ids = search.matching_conversations(dialect, workspace_id, parts)
-            capped = await search.capped(session, workspace_id, parts)
+            found_ids, capped = await search.matching_conversations(session, workspace_id, parts)
         else:
             found = (
                 select(Conversation.id.label("conversation_id"), func.max(0).label("rank"))
@@ -169,7 +167,7 @@ async def prepare(
                 .group_by(Conversation.id)
                 .subquery("search")
             )
-            found_ids = select(Conversation.id).where(false())
+            found_ids = frozenset()
     if not f.query:
         return Prepared(found, found_ids, search_capped=capped)
     compiled = query_filter.compile_filter(f.query)
@@ -278,14 +276,11 @@ def narrow(query: Select, f: InboxFilter, prepared: Prepared) -> Select:  # type
                 Conversation.sla_due_at < datetime.now(UTC),
             )
         )
-    if prepared.search_ids is not None:
-        query = query.where(Conversation.id.in_(prepared.search_ids))
-    if prepared.query_ids is not None:
-        # Inlined integers: a big match set must not run into the drivers' parameter limits.
-        ids = bindparam(
-            "query_ids", sorted(prepared.query_ids), expanding=True, literal_execute=True
-        )
-        query = query.where(Conversation.id.in_(ids) if prepared.query_ids else false())
+    # Inlined integers: a big match set must not run into the drivers' parameter limits.
+    for name, found in (("search_ids", prepared.search_ids), ("query_ids", prepared.query_ids)):
+        if found is not None:
+            ids = bindparam(name, sorted(found), expanding=True, literal_execute=True)
+            query = query.where(Conversation.id.in_(ids) if found else false())
     return query
 
 

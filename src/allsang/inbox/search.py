@@ -255,28 +255,23 @@ def _newest_hits(
     )
 
 
-def matching_conversations(
-    dialect: str, workspace_id: int, parts: Sequence[Part]
-) -> Select[tuple[int]]:
-    """The ids of the workspace's conversations with one of the newest :data:`CAPPED` documents
-    matching every part (what a filter or a count needs; no scoring).
+async def matching_conversations(
+    session: AsyncSession, workspace_id: int, parts: Sequence[Part]
+) -> tuple[frozenset[int], bool]:
+    """The ids of the workspace's conversations with one of the newest :data:`CAPPED`
+    documents matching every part (what a filter or a count needs; no scoring), and whether
+    more documents match than that.
 
     Every matching conversation was too many for a common word: a word in 165,000 of
     1,000,000 messages meant materialising and counting 157,000 conversations (0.3-0.6 s).
     Like the mail and chat products that show "10,000+", a search stops at its newest
-    :data:`CAPPED` hits; :func:`capped` tells whether it did, so the page can say its counts are
-    lower bounds. Below the cap this is every match."""
-    newest = _newest_hits(dialect, workspace_id, parts, InboxSearchDoc.conversation_id)
-    return newest.limit(CAPPED)
-
-
-async def capped(session: AsyncSession, workspace_id: int, parts: Sequence[Part]) -> bool:
-    """Whether more than :data:`CAPPED` of the workspace's documents match (a walk of the
-    hits, newest first, that stops after one more)."""
+    :data:`CAPPED` hits, so the page can say its counts are lower bounds; below the cap this
+    is every match. One walk answers both (the ids are read back rather than used as a
+    subquery, which would walk the hits again to learn whether there are more)."""
     dialect = session.bind.dialect.name
-    newest = _newest_hits(dialect, workspace_id, parts, InboxSearchDoc.id)
-    beyond = newest.offset(CAPPED).limit(1)
-    return (await session.scalar(beyond)) is not None
+    newest = _newest_hits(dialect, workspace_id, parts, InboxSearchDoc.conversation_id)
+    found = list(await session.scalars(newest.limit(CAPPED + 1)))
+    return frozenset(found[:CAPPED]), len(found) > CAPPED
 
 
 # --- indexing ---------------------------------------------------------------------------------
