@@ -205,7 +205,7 @@ class InboxPage:
     next_cursor: str | None
     counts: dict[str, int]
     # The search stopped at its newest search.CAPPED hits: the rows are the conversations
-    # among them and the counts are lower bounds (shown as "10,000+").
+    # among them and the counts are lower bounds (shown as "5,000+").
     counts_capped: bool = False
 
 

@@ -78,7 +78,7 @@ BATCH = 2000
 MAX_TEXT = 100_000  # characters of one message that are indexed
 MAX_QUERY_PARTS = 16
 RANKED = 2000  # newest matching documents scored for relevance (see matches)
-CAPPED = 10_000  # newest matching documents a search lists and counts (see matching_conversations)
+CAPPED = 5_000  # newest matching documents a search lists and counts (see matching_conversations)
 # Serialises concurrent catch-ups on PostgreSQL (any constant unique to this purpose).
 _PG_LOCK = 0x1A55_1ED0
 _QUOTED = re.compile(r'"([^"]*)"?|(\S+)')
@@ -264,7 +264,7 @@ async def matching_conversations(
 
     Every matching conversation was too many for a common word: a word in 165,000 of
     1,000,000 messages meant materialising and counting 157,000 conversations (0.3-0.6 s).
-    Like the mail and chat products that show "10,000+", a search stops at its newest
+    Like the mail and chat products that show "5,000+", a search stops at its newest
     :data:`CAPPED` hits, so the page can say its counts are lower bounds; below the cap this
     is every match. One walk answers both (the ids are read back rather than used as a
     subquery, which would walk the hits again to learn whether there are more)."""
