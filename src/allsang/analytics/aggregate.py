@@ -53,6 +53,7 @@ from allsang.analytics.definitions import (
 from allsang.db import Database
 from allsang.db.models import Channel, Conversation, Department, Message, Workspace
 from allsang.db.models.analytics import (
+    RESPONSE_ROW,
     AnalyticsChannelDay,
     AnalyticsConversation,
     AnalyticsDay,
@@ -351,11 +352,7 @@ def _count_responses(session: Session, ctx: _Context, first: date, last: date) -
     )
 
 
-_RESPONSE_COLUMNS = (
-    "workspace_id", "span", "day", "channel_id", "department_id", "person_id", "conversations",
-    "expecting", "answered", "two_turns", "unanswered", "sla_met", "sla_known",
-    "first_response", "resolution",
-)  # fmt: skip
+_RESPONSE_COLUMNS = ("workspace_id", "span", "day", *(column.key for column in RESPONSE_ROW))
 
 
 @dataclass(slots=True)
@@ -461,20 +458,7 @@ def _roll_up_responses(
     r = AnalyticsResponse
     figures: dict[tuple[int, int, int], _Response] = defaultdict(_Response)
     for row in session.execute(
-        select(
-            r.channel_id,
-            r.department_id,
-            r.person_id,
-            r.conversations,
-            r.expecting,
-            r.answered,
-            r.two_turns,
-            r.unanswered,
-            r.sla_met,
-            r.sla_known,
-            r.first_response,
-            r.resolution,
-        ).where(
+        select(*RESPONSE_ROW).where(
             r.workspace_id == workspace_id,
             r.span == below,
             r.day.between(start, start + timedelta(days=span - 1)),

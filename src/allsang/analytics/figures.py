@@ -36,6 +36,7 @@ from allsang.db.models import (
     Workspace,
 )
 from allsang.db.models.analytics import (
+    RESPONSE_ROW,
     AnalyticsChannelDay,
     AnalyticsDay,
     AnalyticsLangDay,
@@ -198,20 +199,7 @@ async def _dialogue(
     r = AnalyticsResponse
     rows = await _plain_rows(
         session,
-        select(
-            r.channel_id,
-            r.department_id,
-            r.person_id,
-            r.conversations,
-            r.expecting,
-            r.answered,
-            r.two_turns,
-            r.unanswered,
-            r.sla_met,
-            r.sla_known,
-            r.first_response,
-            r.resolution,
-        ).where(*_days(r, workspace_id, f)),
+        select(*RESPONSE_ROW).where(*_days(r, workspace_id, f)),
     )
     d = AnalyticsDay
     sent = list(

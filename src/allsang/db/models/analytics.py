@@ -198,6 +198,23 @@ class AnalyticsResponse(Base):
     resolution: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
 
 
+# An analytics_response row as its readers unpack it: the key, seven counts, two histograms.
+RESPONSE_ROW = (
+    AnalyticsResponse.channel_id,
+    AnalyticsResponse.department_id,
+    AnalyticsResponse.person_id,
+    AnalyticsResponse.conversations,
+    AnalyticsResponse.expecting,
+    AnalyticsResponse.answered,
+    AnalyticsResponse.two_turns,
+    AnalyticsResponse.unanswered,
+    AnalyticsResponse.sla_met,
+    AnalyticsResponse.sla_known,
+    AnalyticsResponse.first_response,
+    AnalyticsResponse.resolution,
+)
+
+
 class AnalyticsState(Base):
     __tablename__ = "analytics_state"
 
