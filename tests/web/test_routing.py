@@ -207,6 +207,6 @@ async def test_a_message_posted_to_the_webhook_is_routed_with_the_listening_enri
                         Conversation.department_id, Conversation.assignee_id, Conversation.priority
                     ).order_by(Conversation.id)
                 )
-            ).tuples()
+            ).all()
         )
     assert routed == [(support, world.people["editor"].id, "urgent"), (None, None, "normal")]

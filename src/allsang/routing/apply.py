@@ -175,9 +175,7 @@ async def _apply_rules(
                 .where(Message.conversation_id.in_(list(conversations)))
                 .group_by(Message.conversation_id)
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     contact_ids = {c.contact_id for c in conversations.values() if c.contact_id is not None}
     first_conversation = dict(
@@ -187,9 +185,7 @@ async def _apply_rules(
                 .where(Conversation.contact_id.in_(contact_ids))
                 .group_by(Conversation.contact_id)
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     plans: dict[int, _Plan] = {}
     for message in rows:

@@ -93,9 +93,7 @@ async def take_turns(
                     RoundRobinTurn.person_id.in_(people),
                 )
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     known = set(last_turns)
     chosen: list[int | None] = []
