@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from allsang.connectors.base import TransientError
+from allsang.connectors.base import RawItem, TransientError
 from allsang.connectors.bluesky import BlueskyConnector
+from allsang.connectors.bluesky.client import Jetstream
 from allsang.db import Database
 from allsang.db.models import Channel, Message, QuarantinedItem
 from allsang.ingest.pipeline import ChannelRef, IngestResult, Pipeline
@@ -149,15 +150,41 @@ async def test_the_keyword_prefilter_keeps_matching_posts_and_still_moves_the_cu
     assert cursors[-1]["time_us"] == jetstream.last_time_us
 
 
-async def test_a_frame_over_the_size_limit_is_refused_with_a_clear_error(
+async def test_a_frame_over_the_size_limit_is_refused_then_let_through_once_to_get_past_it(
     jetstream: JetstreamServer,
 ) -> None:
-    jetstream.extra_frames = ["x" * (10 * 1024 * 1024)]
+    big = "x" * (10 * 1024 * 1024)
+    jetstream.extra_frames = [big]
     connector = connector_for(jetstream_url=jetstream.url)
     with pytest.raises(TransientError, match="larger than 1048576 B"):
         async with asyncio.timeout(10):
             async for _ in connector.listen({}):
                 pass
+
+    # The coordinator retries with the same connector: the frame now arrives, as an item the
+    # pipeline quarantines, and the events after it follow.
+    items: list[RawItem] = []
+    async with asyncio.timeout(10):
+        async for batch in connector.listen({}):
+            items += batch.items
+            if any(isinstance(i.payload, dict) for i in items):
+                break
+    assert items[0].payload == big
+    assert isinstance(items[-1].payload, dict)
+
+
+async def test_a_frame_over_even_the_larger_limit_is_refused_every_time(
+    jetstream: JetstreamServer,
+) -> None:
+    jetstream.extra_frames = ["x" * (3 * 1024)]
+    connector = connector_for(jetstream_url=jetstream.url)
+    # A small limit, so that 16 times it (2 KiB) is still too small for the frame.
+    connector.jetstream = Jetstream(jetstream.url, max_frame=128)
+    for refused in (128, 2048, 128):
+        with pytest.raises(TransientError, match=f"larger than {refused} B"):
+            async with asyncio.timeout(10):
+                async for _ in connector.listen({}):
+                    pass
 
 
 async def test_an_unreachable_jetstream_is_a_transient_error() -> None:

@@ -58,6 +58,9 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRY_AFTER = 60.0
 MAX_BODY = 5 * 1024 * 1024  # the largest XRPC response read; real pages are tens of kB
 MAX_FRAME = 1024 * 1024  # Jetstream events are single records, far below this
+# After a refused frame, the next connection alone takes frames this many times bigger, so the
+# stream gets past it (it is quarantined downstream) instead of refusing it on every retry.
+OVERSIZE_ROOM = 16
 
 
 class ResponseTooLarge(Exception):
@@ -121,7 +124,11 @@ def jetstream_url(base: str, *, cursor: int | None, wanted_dids: Iterable[str] =
 class Jetstream:
     """One Jetstream subscription. Iterating yields raw frames until the server closes the
     connection; a failure to connect raises :class:`TransientError`, a connection lost
-    mid-stream raises :class:`StreamDropped` so the caller can resume from its cursor."""
+    mid-stream raises :class:`StreamDropped` so the caller can resume from its cursor.
+
+    A frame over ``max_frame`` is refused (:class:`TransientError`); the next connection then
+    takes frames up to :data:`OVERSIZE_ROOM` times that size, once, so the stream gets past it.
+    A frame over even that is refused every time, and the channel shows it failing."""
 
     def __init__(
         self,
@@ -135,12 +142,14 @@ class Jetstream:
         self.wanted_dids = list(wanted_dids)
         self.max_frame = max_frame
         self.open_timeout = open_timeout
+        self._room = max_frame  # the next connection's limit
 
     async def frames(self, cursor: int | None) -> AsyncIterator[str | bytes]:
         url = jetstream_url(self.url, cursor=cursor, wanted_dids=self.wanted_dids)
+        room, self._room = self._room, self.max_frame
         try:
             connection = await websockets.connect(
-                url, max_size=self.max_frame, open_timeout=self.open_timeout, compression=None
+                url, max_size=room, open_timeout=self.open_timeout, compression=None
             )
         except (OSError, TimeoutError, InvalidHandshake) as exc:
             raise TransientError(f"cannot open Jetstream at {self.url}: {exc}") from exc
@@ -152,8 +161,10 @@ class Jetstream:
                     yield frame
             except ConnectionClosed as exc:
                 if exc.rcvd is None and exc.sent is not None and exc.sent.code == 1009:
+                    if room == self.max_frame:
+                        self._room = self.max_frame * OVERSIZE_ROOM
                     raise TransientError(
-                        f"Jetstream sent a frame larger than {self.max_frame} B; it was refused"
+                        f"Jetstream sent a frame larger than {room} B; it was refused"
                     ) from exc
                 raise StreamDropped(f"Jetstream connection lost: {exc}") from exc
 
