@@ -14,6 +14,7 @@ checks each open their own.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Coroutine, Iterator
@@ -146,8 +147,11 @@ class AppServer:
 @contextmanager
 def chromium(*extra_args: str) -> Iterator[Browser]:
     """Debian's Chromium, headless, closed on the way out; ``extra_args`` are more flags.
-    Skips the test where it is not installed."""
+    Skips the test where it is not installed, unless ``ALLSANG_REQUIRE_CHROMIUM`` is set (as
+    ``scripts/test``, and so CI, sets it): there a missing browser fails the test."""
     if not CHROMIUM.exists():
+        if os.environ.get("ALLSANG_REQUIRE_CHROMIUM"):
+            pytest.fail(f"Debian's chromium is required and missing at {CHROMIUM}")
         pytest.skip("Debian's chromium is not installed")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
