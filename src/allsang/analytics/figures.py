@@ -515,12 +515,15 @@ async def _languages(session: AsyncSession, workspace_id: int, f: Filters) -> Ta
     )
 
 
-async def _published(session: AsyncSession, workspace_id: int, f: Filters) -> list[Any]:
-    """The deliveries the publishing module published in the period, with the filters: the
-    post's department (else the channel's) and the post's author. Joins ``Post`` and
-    ``Channel``."""
+async def _zone(session: AsyncSession, workspace_id: int) -> ZoneInfo:
     workspace = await session.get(Workspace, workspace_id)
-    zone = ZoneInfo(workspace.timezone if workspace and workspace.timezone else "UTC")
+    return ZoneInfo(workspace.timezone if workspace and workspace.timezone else "UTC")
+
+
+def _published(workspace_id: int, f: Filters, zone: ZoneInfo) -> list[Any]:
+    """The deliveries the publishing module published in the period (local days in ``zone``),
+    with the filters: the post's department (else the channel's) and the post's author. Joins
+    ``Post`` and ``Channel``."""
     start, end = day_bounds(f.first, f.last, zone)
     delivered = PostDelivery.published_at
     where = [PostDelivery.workspace_id == workspace_id, delivered >= start, delivered < end]
@@ -545,7 +548,7 @@ async def _publishing(
     channel, few enough to count directly)."""
     d = AnalyticsDay
     department = _post_department()
-    published_where = await _published(session, workspace_id, f)
+    published_where = _published(workspace_id, f, await _zone(session, workspace_id))
     tables = []
     for key, title, dimension in (
         ("posts_channel", N_("Posts per channel"), "channel_id"),
@@ -599,8 +602,7 @@ async def _engagement(
     the publishing module, ``post_delivery.likes``/``reposts``/``replies``; deliveries never
     read back are left out): per channel, and per local weekday and hour of publishing — the
     best times to post. Posts are few, so their deliveries are read one by one."""
-    workspace = await session.get(Workspace, workspace_id)
-    zone = ZoneInfo(workspace.timezone if workspace and workspace.timezone else "UTC")
+    zone = await _zone(session, workspace_id)
     delivery = PostDelivery
     per_channel: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     per_slot: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
@@ -614,7 +616,7 @@ async def _engagement(
         )
         .join(Post, Post.id == delivery.post_id)
         .join(Channel, Channel.id == delivery.channel_id)
-        .where(*await _published(session, workspace_id, f), delivery.engagement_at.is_not(None))
+        .where(*_published(workspace_id, f, zone), delivery.engagement_at.is_not(None))
     ):
         counts = (likes or 0, reposts or 0, replies or 0)
         figures = per_channel[channel]
